@@ -1,0 +1,131 @@
+// spindle/condition.hpp - threading.Condition.
+//
+// A condition variable bound to a lock: a Lock or an RLock given at
+// construction, or by default a new RLock of its own (C15). As in Python the
+// Condition is itself a lock: acquire()/release() (and lock()/unlock() for
+// std::scoped_lock) act on the underlying lock.
+//
+//     spindle::Condition cond;
+//     // consumer                              // producer
+//     std::scoped_lock g(cond);                std::scoped_lock g(cond);
+//     cond.wait_for([&] { return ready; });    ready = true; cond.notify();
+//
+// wait() releases the lock - every level of an RLock, however many times it
+// is held (C13) - blocks until notified or until the timeout, and re-acquires
+// the lock (restoring the same recursion level) before it returns, also when
+// it times out. Calling wait or notify without holding the lock throws
+// RuntimeError (C10, C11). With a plain Lock, "holding" can only be checked
+// as "the lock is held by some thread", because a Lock has no owner.
+//
+// What is not promised (as in Python): wake-ups may be spurious, so wait in a
+// loop or use wait_for(pred); notify(n) may wake more than n waiters; the
+// order in which waiters wake is unspecified.
+//
+// Memory ordering: everything the notifying thread wrote before releasing
+// the lock is visible to a waiter when its wait returns, because the waiter
+// returns holding the same lock.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <optional>
+
+#include "spindle/detail/deadline.hpp"
+#include "spindle/detail/park.hpp"
+#include "spindle/lock.hpp"
+
+namespace spindle {
+
+class Condition {
+ public:
+  /// A condition over a new RLock of its own (C15).
+  Condition() : own_(std::in_place), rlock_(&*own_) {}
+  /// A condition over `lock`, which must outlive it.
+  explicit Condition(Lock& lock) noexcept : lock_(&lock) {}
+  /// A condition over `lock`, which must outlive it.
+  explicit Condition(RLock& lock) noexcept : rlock_(&lock) {}
+  Condition(const Condition&) = delete;
+  Condition& operator=(const Condition&) = delete;
+
+  // The underlying lock, in all its forms (see lock.hpp).
+  bool acquire() { return lock_ ? lock_->acquire() : rlock_->acquire(); }
+  [[nodiscard]] bool acquire(bool blocking) {
+    return lock_ ? lock_->acquire(blocking) : rlock_->acquire(blocking);
+  }
+  template <class Rep, class Period>
+  [[nodiscard]] bool acquire(std::chrono::duration<Rep, Period> timeout) {
+    return lock_ ? lock_->acquire(timeout) : rlock_->acquire(timeout);
+  }
+  template <class Rep, class Period>
+  [[nodiscard]] bool acquire(bool blocking, std::chrono::duration<Rep, Period> timeout) {
+    return lock_ ? lock_->acquire(blocking, timeout) : rlock_->acquire(blocking, timeout);
+  }
+  void release() { lock_ ? lock_->release() : rlock_->release(); }
+  void lock() { acquire(); }
+  void unlock() { release(); }
+  [[nodiscard]] bool try_lock() { return acquire(false); }
+
+  /// Releases the lock, blocks until notified, re-acquires the lock.
+  /// Throws RuntimeError "cannot wait on un-acquired lock" (C10).
+  void wait() { wait_until(detail::Deadline::never()); }
+
+  /// As wait(), at most `timeout`. Returns false iff the timeout expired (C12).
+  /// Throws ValueError/OverflowError for a bad timeout.
+  template <class Rep, class Period>
+  bool wait(std::chrono::duration<Rep, Period> timeout) {
+    return wait_until(detail::deadline_after(timeout));
+  }
+
+  /// Waits until `pred()` is true, calling it with the lock held, first
+  /// before any wait. Returns true.
+  template <class Pred>
+  bool wait_for(Pred pred) {
+    check_owned("cannot wait on un-acquired lock");
+    while (!pred()) wait_until(detail::Deadline::never());
+    return true;
+  }
+
+  /// As wait_for(pred), giving up when `timeout` has passed in total.
+  /// Returns the predicate's last value (C14).
+  template <class Pred, class Rep, class Period>
+  bool wait_for(Pred pred, std::chrono::duration<Rep, Period> timeout) {
+    const detail::Deadline d = detail::deadline_after(timeout);
+    check_owned("cannot wait on un-acquired lock");
+    bool result = pred();
+    while (!result) {
+      if (d.expired()) break;
+      wait_until(d);
+      result = pred();
+    }
+    return result;
+  }
+
+  /// Wakes up to `n` threads waiting on this condition (possibly more, never
+  /// fewer while that many wait). Throws RuntimeError "cannot notify on
+  /// un-acquired lock" (C11). Makes no system call when nobody waits.
+  void notify(int n = 1) {
+    check_owned("cannot notify on un-acquired lock");
+    if (n <= 0 || waiters_.load(std::memory_order_relaxed) == 0) return;
+    seq_.fetch_add(1, std::memory_order_relaxed);
+    detail::unpark(seq_, n);
+  }
+
+  /// Wakes every thread waiting on this condition. Throws as notify().
+  void notify_all() { notify(std::numeric_limits<int>::max()); }
+
+ private:
+  bool wait_until(detail::Deadline deadline);
+  void check_owned(const char* message) const;
+
+  std::optional<RLock> own_;
+  Lock* lock_ = nullptr;
+  RLock* rlock_ = nullptr;
+  // seq_ changes on every notify that finds waiters; a waiter parks on the
+  // value it read under the lock, so a notify between its unlock and its
+  // park is never lost. waiters_ is changed with the lock held.
+  std::atomic<std::uint32_t> seq_{0};
+  std::atomic<std::uint32_t> waiters_{0};
+};
+
+}  // namespace spindle

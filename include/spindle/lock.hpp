@@ -1,0 +1,235 @@
+// spindle/lock.hpp - threading.Lock and threading.RLock.
+//
+// Lock is Python's primitive lock: a binary, ownerless lock. Any thread may
+// release it, not only the one that acquired it (C02) - it behaves like a
+// binary semaphore, not like std::mutex. RLock is the reentrant lock: it has
+// an owner and a recursion count, and only the owner may release it (C06).
+//
+// Both offer Python's three forms of acquire:
+//
+//     lock.acquire();            // block until acquired; returns true
+//     lock.acquire(false);       // don't block; true if acquired
+//     lock.acquire(2s);          // block at most 2 s; false if the time ran out (C08)
+//
+// and C++'s Lockable/TimedLockable names, so std::scoped_lock,
+// std::unique_lock and std::lock work with them ("with lock:" in Python):
+//
+//     { std::scoped_lock guard(lock); ++counter; }
+//
+// Timeouts are any std::chrono::duration from zero to TIMEOUT_MAX; a negative
+// one throws ValueError (C04), a larger one OverflowError (C05).
+//
+// Memory ordering: a release() happens-before the acquire() that next takes
+// the lock, so everything written before release() is visible to the thread
+// that acquires it next.
+//
+// Fairness: none is promised. A releasing thread may re-acquire at once
+// ("barging"); this keeps the lock fast under contention, as in WebKit's
+// WTF::Lock and CPython's PyMutex. A waiter that has parked is woken one at a
+// time; the order in which waiters are woken is unspecified.
+//
+// Destroying a held Lock or RLock is allowed (C07); destroying one while other
+// threads wait on it is undefined, as for every C++ object in use.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+
+#include "spindle/detail/deadline.hpp"
+#include "spindle/detail/park.hpp"
+#include "spindle/errors.hpp"
+
+namespace spindle {
+
+/// threading.Lock: binary, ownerless.
+class Lock {
+ public:
+  Lock() noexcept = default;
+  Lock(const Lock&) = delete;
+  Lock& operator=(const Lock&) = delete;
+
+  /// Blocks until the lock is acquired. Always returns true (as Python does).
+  bool acquire() {
+    if (try_fast()) return true;
+    return acquire_slow(detail::Deadline::never());
+  }
+
+  /// blocking=false: takes the lock if it is free and returns at once; true
+  /// if acquired. blocking=true: as acquire().
+  [[nodiscard]] bool acquire(bool blocking) { return blocking ? acquire() : try_fast(); }
+
+  /// Blocks at most `timeout`; true if acquired, false if the time ran out.
+  /// Throws ValueError if negative, OverflowError if above TIMEOUT_MAX.
+  template <class Rep, class Period>
+  [[nodiscard]] bool acquire(std::chrono::duration<Rep, Period> timeout) {
+    const detail::Deadline d = detail::deadline_after(timeout);
+    return try_fast() || acquire_slow(d);
+  }
+
+  /// Python's acquire(blocking, timeout). A timeout with blocking=false throws
+  /// ValueError "can't specify a timeout for a non-blocking call" (C03).
+  template <class Rep, class Period>
+  [[nodiscard]] bool acquire(bool blocking, std::chrono::duration<Rep, Period> timeout) {
+    if (!blocking) throw ValueError(detail::kNonBlockingTimeout);
+    return acquire(timeout);
+  }
+
+  /// Releases the lock. Any thread may call it (C02). Throws RuntimeError
+  /// "release unlocked lock" if the lock is not held (C01).
+  void release() {
+    const std::uint32_t prev = word_.exchange(kUnlocked, std::memory_order_release);
+    if (prev == kLocked) return;
+    release_slow(prev);
+  }
+
+  /// True if some thread holds the lock (a snapshot).
+  [[nodiscard]] bool locked() const noexcept {
+    return word_.load(std::memory_order_relaxed) != kUnlocked;
+  }
+
+  // Lockable / TimedLockable.
+  void lock() { acquire(); }
+  void unlock() { release(); }
+  [[nodiscard]] bool try_lock() noexcept { return try_fast(); }
+  template <class Rep, class Period>
+  [[nodiscard]] bool try_lock_for(std::chrono::duration<Rep, Period> timeout) {
+    return acquire(timeout < timeout.zero() ? timeout.zero() : timeout);
+  }
+  template <class ClockT, class Dur>
+  [[nodiscard]] bool try_lock_until(std::chrono::time_point<ClockT, Dur> tp) {
+    return acquire_until(detail::deadline_at(tp));
+  }
+
+  /// Blocks until acquired or `deadline` (an already validated deadline;
+  /// for spindle's own layers). True if acquired.
+  [[nodiscard]] bool acquire_until(detail::Deadline deadline) {
+    return try_fast() || acquire_slow(deadline);
+  }
+
+ private:
+  friend class Condition;
+  friend class RLock;
+  static constexpr std::uint32_t kUnlocked = 0;
+  static constexpr std::uint32_t kLocked = 1;     // held, nobody parked
+  static constexpr std::uint32_t kContended = 2;  // held, waiters may be parked
+
+  bool try_fast() noexcept {
+    std::uint32_t expected = kUnlocked;
+    return word_.compare_exchange_strong(expected, kLocked, std::memory_order_acquire,
+                                         std::memory_order_relaxed);
+  }
+  bool acquire_slow(detail::Deadline deadline);
+  [[noreturn]] static void throw_unlocked();
+  void release_slow(std::uint32_t prev);
+
+  std::atomic<std::uint32_t> word_{kUnlocked};
+};
+
+/// threading.RLock: reentrant; the owner may acquire it again, and must
+/// release it as many times. Only the owner may release it (C06).
+class RLock {
+ public:
+  RLock() noexcept = default;
+  RLock(const RLock&) = delete;
+  RLock& operator=(const RLock&) = delete;
+
+  /// Blocks until acquired; returns at once (count + 1) if the caller owns it.
+  bool acquire() {
+    if (reenter()) return true;
+    lock_.acquire();
+    own(1);
+    return true;
+  }
+  /// Non-blocking when blocking=false; true if acquired.
+  [[nodiscard]] bool acquire(bool blocking) {
+    if (reenter()) return true;
+    if (!lock_.acquire(blocking)) return false;
+    own(1);
+    return true;
+  }
+  /// Blocks at most `timeout`; validation as Lock::acquire(timeout).
+  template <class Rep, class Period>
+  [[nodiscard]] bool acquire(std::chrono::duration<Rep, Period> timeout) {
+    return acquire_until(detail::deadline_after(timeout));
+  }
+  /// Python's acquire(blocking, timeout); ValueError if blocking=false (C03).
+  template <class Rep, class Period>
+  [[nodiscard]] bool acquire(bool blocking, std::chrono::duration<Rep, Period> timeout) {
+    if (!blocking) throw ValueError(detail::kNonBlockingTimeout);
+    return acquire(timeout);
+  }
+
+  /// Drops one level; the lock is free when the count reaches zero.
+  /// Throws RuntimeError "cannot release un-acquired lock" if the caller is
+  /// not the owner (C06).
+  void release() {
+    if (!is_owned()) throw RuntimeError("cannot release un-acquired lock");
+    if (--count_ == 0) {
+      owner_.store(nullptr, std::memory_order_relaxed);
+      lock_.release();
+    }
+  }
+
+  /// True if some thread holds the lock (a snapshot).
+  [[nodiscard]] bool locked() const noexcept { return lock_.locked(); }
+  /// True if the calling thread owns the lock.
+  [[nodiscard]] bool is_owned() const noexcept {
+    return owner_.load(std::memory_order_relaxed) == detail::thread_token();
+  }
+
+  // Lockable / TimedLockable.
+  void lock() { acquire(); }
+  void unlock() { release(); }
+  [[nodiscard]] bool try_lock() { return acquire(false); }
+  template <class Rep, class Period>
+  [[nodiscard]] bool try_lock_for(std::chrono::duration<Rep, Period> timeout) {
+    return acquire(timeout < timeout.zero() ? timeout.zero() : timeout);
+  }
+  template <class ClockT, class Dur>
+  [[nodiscard]] bool try_lock_until(std::chrono::time_point<ClockT, Dur> tp) {
+    return acquire_until(detail::deadline_at(tp));
+  }
+
+  /// Blocks until acquired or `deadline` (already validated; for spindle's
+  /// own layers). True if acquired.
+  [[nodiscard]] bool acquire_until(detail::Deadline deadline) {
+    if (reenter()) return true;
+    if (!lock_.acquire_until(deadline)) return false;
+    own(1);
+    return true;
+  }
+
+ private:
+  friend class Condition;
+  bool reenter() noexcept {
+    if (!is_owned()) return false;
+    ++count_;
+    return true;
+  }
+  void own(std::uint32_t count) noexcept {
+    owner_.store(detail::thread_token(), std::memory_order_relaxed);
+    count_ = count;
+  }
+  // Condition support (Python's _release_save / _acquire_restore, C13):
+  // release every level at once and restore them after the wait.
+  std::uint32_t release_all() noexcept {
+    const std::uint32_t n = count_;
+    count_ = 0;
+    owner_.store(nullptr, std::memory_order_relaxed);
+    lock_.release();
+    return n;
+  }
+  void restore(std::uint32_t count) {
+    lock_.acquire();
+    own(count);
+  }
+
+  Lock lock_;
+  // Written only by the owner; read by any thread to ask "is it me?" - a
+  // thread only ever finds its own token there if it stored it itself.
+  std::atomic<const void*> owner_{nullptr};
+  std::uint32_t count_ = 0;  // touched only by the owner
+};
+
+}  // namespace spindle
