@@ -1,0 +1,332 @@
+// spindle/detail/future_executor.hpp - Executor, map() and ThreadPoolExecutor.
+//
+// Included by spindle/futures.hpp, which documents the family; include that.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <ranges>
+#include <string>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+
+namespace spindle {
+
+/// Options of Executor::map (Python's map(..., timeout=, buffersize=)).
+struct MapOptions {
+  /// Time allowed for the whole map, measured from the map() call; an
+  /// iteration that reaches a result not ready by then throws TimeoutError.
+  std::optional<std::chrono::nanoseconds> timeout;
+  /// At most this many tasks submitted ahead of the one being consumed;
+  /// unset = every input submitted at once. Values < 1 throw ValueError
+  /// "buffersize must be None or > 0".
+  std::optional<long> buffersize;
+};
+
+namespace detail {
+
+/// Lets a map() range ask whether its executor still exists (Python keeps a
+/// weak reference for the same purpose).
+struct ExecutorAnchor {
+  Lock lock;
+  Executor* executor = nullptr;
+};
+
+template <class R>
+class MapSource {
+ public:
+  virtual ~MapSource() = default;
+  /// Submits the task for the next input tuple; false at the end of the inputs.
+  virtual bool submit_next(Executor& ex, std::deque<Future<R>>& out) = 0;
+};
+
+template <class... A>
+struct last_is_map_options : std::false_type {};
+template <class A>
+struct last_is_map_options<A> : std::is_same<std::remove_cvref_t<A>, MapOptions> {};
+template <class A, class B, class... C>
+struct last_is_map_options<A, B, C...> : last_is_map_options<B, C...> {};
+
+template <class F, class... A>
+using submit_result_t = std::remove_cvref_t<std::invoke_result_t<std::decay_t<F>, std::decay_t<A>...>>;
+
+}  // namespace detail
+
+/// The range returned by Executor::map: the results in input order (C101).
+/// Iterating blocks for each result in turn; reaching a task that threw
+/// rethrows its exception, and reaching a result not ready by the map's
+/// deadline throws TimeoutError (the increment or begin() throws). Dropping
+/// the range cancels the tasks whose results were not delivered. An input
+/// range: iterate it once. The yielded R& lives until the next increment.
+template <class R>
+class MapResults {
+ public:
+  MapResults(std::deque<Future<R>> fs, std::unique_ptr<detail::MapSource<R>> src,
+             std::shared_ptr<detail::ExecutorAnchor> anchor, detail::Deadline deadline)
+      : fs_(std::move(fs)), src_(std::move(src)), anchor_(std::move(anchor)), deadline_(deadline) {}
+  MapResults(MapResults&&) noexcept = default;
+  MapResults& operator=(MapResults&&) = delete;
+  ~MapResults() {
+    for (auto& f : fs_) f.cancel();
+  }
+
+  class iterator {
+   public:
+    using value_type = R;
+    using difference_type = std::ptrdiff_t;
+    iterator() = default;
+    R& operator*() const { return r_->current_.result(); }
+    R* operator->() const { return &r_->current_.result(); }
+    iterator& operator++() {
+      if (!r_->advance()) r_ = nullptr;
+      return *this;
+    }
+    void operator++(int) { ++*this; }
+    friend bool operator==(const iterator& it, std::default_sentinel_t) noexcept { return it.r_ == nullptr; }
+
+   private:
+    friend class MapResults;
+    explicit iterator(MapResults* r) : r_(r) {}
+    MapResults* r_ = nullptr;
+  };
+
+  /// Blocks for the first result (may throw, see above).
+  iterator begin() { return advance() ? iterator(this) : iterator(); }
+  std::default_sentinel_t end() const noexcept { return {}; }
+
+ private:
+  bool advance() {
+    if (fs_.empty()) return false;
+    if (src_) {  // buffersize: submit one more before waiting (Python's order)
+      std::scoped_lock guard(anchor_->lock);
+      if (anchor_->executor == nullptr || !src_->submit_next(*anchor_->executor, fs_)) src_.reset();
+    }
+    current_ = std::move(fs_.front());
+    fs_.pop_front();
+    try {
+      current_.result_until(deadline_);
+    } catch (...) {
+      current_.cancel();
+      throw;
+    }
+    return true;
+  }
+
+  std::deque<Future<R>> fs_;
+  std::unique_ptr<detail::MapSource<R>> src_;
+  std::shared_ptr<detail::ExecutorAnchor> anchor_;
+  detail::Deadline deadline_;
+  Future<R> current_{detail::AdoptState{}, nullptr};
+};
+
+/// concurrent.futures.Executor: submit() and map() over a virtual schedule().
+/// An executor writer derives from it and implements schedule() and shutdown().
+class Executor {
+ public:
+  Executor() : anchor_(std::make_shared<detail::ExecutorAnchor>()) { anchor_->executor = this; }
+  Executor(const Executor&) = delete;
+  Executor& operator=(const Executor&) = delete;
+  virtual ~Executor() { retire(); }
+
+  /// Schedules fn(args...) and returns its Future<R>, R deduced from the
+  /// call. fn and args are decay-copied (moved if rvalues) into the task, as
+  /// for std::thread, and invoked as rvalues once. Throws what schedule()
+  /// throws (ThreadPoolExecutor: RuntimeError after shutdown (C91),
+  /// BrokenThreadPool if broken (C94)). Never blocks on the task.
+  template <class F, class... A>
+  [[nodiscard]] Future<detail::submit_result_t<F, A...>> submit(F&& fn, A&&... args) {
+    using R = detail::submit_result_t<F, A...>;
+    auto bound = [f = std::forward<F>(fn), ... a = std::forward<A>(args)]() mutable -> R {
+      return std::invoke(std::move(f), std::move(a)...);
+    };
+    auto* task = new detail::TaskState<R, decltype(bound)>(this, std::move(bound));
+    Future<R> fut(detail::AdoptState{}, task);
+    try {
+      schedule(task);
+    } catch (...) {
+      task->release();  // the queue's reference, never taken
+      throw;
+    }
+    return fut;
+  }
+
+  /// Python's map(fn, *iterables, timeout=None, buffersize=None): calls fn
+  /// on each tuple of items of the input ranges (zipped; stops at the
+  /// shortest) and returns a MapResults range of the results in input order.
+  /// A trailing MapOptions sets timeout and buffersize. Without buffersize
+  /// every task is submitted before map returns; with it, lvalue input
+  /// ranges must outlive the returned range (rvalue ones are moved in).
+  /// fn is shared by the tasks. The timeout counts from this call (C101).
+  template <class F, class... A>
+  [[nodiscard]] auto map(F&& fn, A&&... a) {
+    if constexpr (detail::last_is_map_options<A...>::value) {
+      auto t = std::forward_as_tuple(std::forward<A>(a)...);
+      return [&]<std::size_t... I>(std::index_sequence<I...>) {
+        return map_impl(std::get<sizeof...(A) - 1>(t), std::forward<F>(fn), std::get<I>(std::move(t))...);
+      }(std::make_index_sequence<sizeof...(A) - 1>{});
+    } else {
+      return map_impl(MapOptions{}, std::forward<F>(fn), std::forward<A>(a)...);
+    }
+  }
+
+  /// Stops accepting work; see the derived executor for what it does with
+  /// queued work. Calling it twice is allowed (C92).
+  virtual void shutdown(bool wait = true, bool cancel_futures = false) = 0;
+
+ protected:
+  /// Queues `task` (a claimed reference the executor releases when done
+  /// with it). Run it with `if (task->try_claim()) task->run_claimed();`.
+  /// On throw the reference was not taken.
+  virtual void schedule(detail::FutureStateBase* task) = 0;
+  /// Detaches live map() ranges; a derived destructor calls it first.
+  void retire() noexcept {
+    std::scoped_lock guard(anchor_->lock);
+    anchor_->executor = nullptr;
+  }
+
+ private:
+  template <class R, class Fn, class... Rs>
+  class Source;
+
+  template <class F, class... Rs>
+  auto map_impl(const MapOptions& opt, F&& fn, Rs&&... rs);
+
+  std::shared_ptr<detail::ExecutorAnchor> anchor_;
+};
+
+template <class R, class Fn, class... Rs>
+class Executor::Source final : public detail::MapSource<R> {
+ public:
+  explicit Source(std::shared_ptr<Fn> fn, Rs&&... rs)
+      : fn_(std::move(fn)),
+        views_(std::views::all(std::forward<Rs>(rs))...),
+        its_(std::apply([](auto&... v) { return std::tuple(std::ranges::begin(v)...); }, views_)) {}
+
+  bool submit_next(Executor& ex, std::deque<Future<R>>& out) override {
+    if (at_end(std::index_sequence_for<Rs...>{})) return false;
+    out.push_back(std::apply(
+        [&](auto&... it) {
+          return ex.submit([fn = fn_](auto&&... x) -> R { return std::invoke(*fn, std::forward<decltype(x)>(x)...); },
+                           *it...);
+        },
+        its_));
+    std::apply([](auto&... it) { (++it, ...); }, its_);
+    return true;
+  }
+
+ private:
+  template <std::size_t... I>
+  bool at_end(std::index_sequence<I...>) {
+    return ((std::get<I>(its_) == std::ranges::end(std::get<I>(views_))) || ...);
+  }
+  std::shared_ptr<Fn> fn_;
+  std::tuple<std::views::all_t<Rs>...> views_;
+  std::tuple<std::ranges::iterator_t<std::views::all_t<Rs>>...> its_;
+};
+
+template <class F, class... Rs>
+auto Executor::map_impl(const MapOptions& opt, F&& fn, Rs&&... rs) {
+  static_assert(sizeof...(Rs) > 0, "map() needs at least one input range");
+  using Fn = std::decay_t<F>;
+  using R = std::remove_cvref_t<std::invoke_result_t<Fn&, std::ranges::range_value_t<Rs>&&...>>;
+  static_assert(!std::is_void_v<R>, "map() needs a function that returns a value; use submit() for void");
+  const detail::Deadline deadline =
+      opt.timeout ? detail::future_deadline(*opt.timeout) : detail::Deadline::never();
+  if (opt.buffersize && *opt.buffersize < 1) throw ValueError("buffersize must be None or > 0");
+  std::unique_ptr<detail::MapSource<R>> src =
+      std::make_unique<Source<R, Fn, Rs...>>(std::make_shared<Fn>(std::forward<F>(fn)), std::forward<Rs>(rs)...);
+  std::deque<Future<R>> fs;
+  if (opt.buffersize) {
+    for (long i = 0; i < *opt.buffersize && src->submit_next(*this, fs); ++i) {
+    }
+  } else {
+    while (src->submit_next(*this, fs)) {
+    }
+    src.reset();
+  }
+  return MapResults<R>(std::move(fs), std::move(src), anchor_, deadline);
+}
+
+namespace detail {
+class PoolCore;
+}
+
+/// Options of ThreadPoolExecutor, for designated initialisers:
+/// `ThreadPoolExecutor pool({.max_workers = 4, .thread_name_prefix = "io"});`
+struct ThreadPoolOptions {
+  /// Unset: min(32, hardware threads + 4). Set to <= 0: ValueError (C90).
+  std::optional<int> max_workers;
+  /// Workers are named "<prefix>_<n>", n from 0. Empty: "ThreadPoolExecutor-<k>".
+  std::string thread_name_prefix;
+  /// Run first in each worker; if it throws, the pool breaks (C94).
+  std::function<void()> initializer;
+};
+
+/// concurrent.futures.ThreadPoolExecutor.
+///
+/// Workers are spindle::Thread (non-daemon) named "<prefix>_<n>". They start
+/// lazily: submit() reuses an idle worker if there is one, else starts a new
+/// one while fewer than max_workers run. Queued tasks are taken first in,
+/// first out. An exception thrown by a task goes into its future, never to
+/// the worker. If the initializer throws, it is reported on stderr
+/// ("Exception in initializer:"), the pool is broken: queued futures fail with
+/// BrokenThreadPool and so does every later submit() (C94).
+///
+/// At process exit (the thread layer's exit hook, before non-daemon threads
+/// are joined) every live pool is shut down, its queued work completes and
+/// its workers are joined (C103); submit() then throws RuntimeError.
+///
+/// The destructor is shutdown(true) (C102). Don't destroy a pool from one of
+/// its own tasks.
+class ThreadPoolExecutor final : public Executor {
+ public:
+  /// max_workers = min(32, hardware threads + 4).
+  ThreadPoolExecutor() : ThreadPoolExecutor(ThreadPoolOptions{}) {}
+  /// Throws ValueError "max_workers must be greater than 0" if max_workers <= 0 (C90).
+  explicit ThreadPoolExecutor(int max_workers, std::string thread_name_prefix = {},
+                              std::function<void()> initializer = {})
+      : ThreadPoolExecutor(ThreadPoolOptions{max_workers, std::move(thread_name_prefix), std::move(initializer)}) {}
+  explicit ThreadPoolExecutor(ThreadPoolOptions options);
+  ~ThreadPoolExecutor() override;
+
+  /// Stops accepting work (later submit: RuntimeError, C91). With
+  /// cancel_futures, cancels every queued task (C93); running ones finish.
+  /// Queued tasks not cancelled still run. With wait, blocks until every
+  /// worker has exited (all queued work done); a worker calling it does not
+  /// wait for itself. Calling it again is allowed (C92).
+  void shutdown(bool wait = true, bool cancel_futures = false) override;
+
+  /// The configured maximum number of workers.
+  [[nodiscard]] int max_workers() const noexcept;
+  /// The prefix of the workers' names.
+  [[nodiscard]] const std::string& thread_name_prefix() const noexcept;
+  /// Number of worker threads started so far and not yet joined (a snapshot).
+  [[nodiscard]] int num_threads() const noexcept;
+
+ protected:
+  void schedule(detail::FutureStateBase* task) override;
+
+ private:
+  std::shared_ptr<detail::PoolCore> core_;
+};
+
+}  // namespace spindle
+
+template <>
+struct std::hash<spindle::FutureBase> {
+  std::size_t operator()(const spindle::FutureBase& f) const noexcept {
+    return std::hash<const void*>()(f.state_ptr());
+  }
+};
+template <class T>
+struct std::hash<spindle::Future<T>> {
+  std::size_t operator()(const spindle::Future<T>& f) const noexcept {
+    return std::hash<const void*>()(f.state_ptr());
+  }
+};

@@ -1,0 +1,378 @@
+// Future states, the multi-future waiter, wait(), and the
+// unretrieved-exception hook.
+#include <cinttypes>
+#include <cstdio>
+#include <exception>
+#include <mutex>
+#include <string>
+
+#include "spindle/futures.hpp"
+
+namespace spindle {
+namespace {
+
+// The hook is read on the rare path where a failed future dies unseen, so
+// a Lock around a std::function is enough.
+Lock& hook_lock() {
+  static Lock lock;
+  return lock;
+}
+UnretrievedExceptionHook& hook_slot() {
+  static UnretrievedExceptionHook hook;
+  return hook;
+}
+
+std::string describe(const std::exception_ptr& e) {
+  try {
+    std::rethrow_exception(e);
+  } catch (const std::exception& ex) {
+    return ex.what();
+  } catch (...) {
+    return "unknown exception (not derived from std::exception)";
+  }
+}
+
+void print_unretrieved(const std::exception_ptr& e) {
+  std::fprintf(stderr, "Future exception was never retrieved\n%s\n", describe(e).c_str());
+  std::fflush(stderr);
+}
+
+void report_unretrieved(const std::exception_ptr& e) noexcept {
+  UnretrievedExceptionHook hook;
+  {
+    std::scoped_lock guard(hook_lock());
+    hook = hook_slot();
+  }
+  try {
+    if (hook) {
+      hook(e);
+    } else {
+      print_unretrieved(e);
+    }
+  } catch (...) {
+    try {
+      std::fprintf(stderr, "Exception in the unretrieved exception hook:\n%s\n",
+                   describe(std::current_exception()).c_str());
+      print_unretrieved(e);
+    } catch (...) {
+    }
+  }
+}
+
+void report_callback_exception(const void* future, const std::exception_ptr& e) noexcept {
+  try {
+    std::fprintf(stderr, "exception calling callback for <Future at %p>\n%s\n", future, describe(e).c_str());
+    std::fflush(stderr);
+  } catch (...) {
+  }
+}
+
+}  // namespace
+
+UnretrievedExceptionHook set_unretrieved_exception_hook(UnretrievedExceptionHook hook) {
+  std::scoped_lock guard(hook_lock());
+  return std::exchange(hook_slot(), std::move(hook));
+}
+
+namespace detail {
+
+// Set by pool workers: the executor whose queued tasks this thread may run
+// in place of waiting for them (see futures.hpp, "Tasks that wait on tasks").
+thread_local const void* tls_current_executor = nullptr;
+
+FutureStateBase::~FutureStateBase() {
+  // Callbacks of a future that never completed are dropped with it.
+  for (Listener* n = head_; n != nullptr;) {
+    Listener* next = n->next_;
+    if (n->is_callback_) delete n;
+    n = next;
+  }
+  if ((word_.load(std::memory_order_acquire) & kStateMask) == kFinished && exception_ &&
+      !retrieved_.load(std::memory_order_relaxed)) {
+    report_unretrieved(exception_);
+  }
+}
+
+void FutureStateBase::throw_cancelled() { throw CancelledError(); }
+void FutureStateBase::throw_timeout() { throw TimeoutError("future not done within the timeout"); }
+void FutureStateBase::throw_empty() { throw InvalidStateError("empty future handle (moved from)"); }
+
+void FutureStateBase::throw_invalid_state() const {
+  static const char* const names[] = {"PENDING",  "RUNNING",  "CANCELLED", "CANCELLED_AND_NOTIFIED",
+                                      "FINISHED", "FINISHED", "?",         "?"};
+  const std::uint32_t s = word() & kStateMask;
+  char buf[96];
+  std::snprintf(buf, sizeof buf, "%s: <Future at %p state=%s>", names[s], static_cast<const void*>(this),
+                s == kCancelled || s == kCancelledNotified ? "cancelled" : "finished");
+  throw InvalidStateError(buf);
+}
+
+bool FutureStateBase::wait_slow(Deadline deadline) {
+  // A pool worker waiting on a task still queued in its own pool runs it.
+  const void* me = tls_current_executor;
+  if (me != nullptr && owner_ == me && (word() & kStateMask) == kPending && try_claim()) {
+    run_claimed();
+    return true;
+  }
+  if (spin_until([this] { return done(); })) return true;
+  const WaitSite site{"Future", this};
+  for (;;) {
+    std::uint32_t w = word_.load(std::memory_order_acquire);
+    if (is_done(w)) return true;
+    if ((w & kParked) == 0 &&
+        !word_.compare_exchange_weak(w, w | kParked, std::memory_order_acquire, std::memory_order_acquire)) {
+      continue;
+    }
+    if (!park(word_, w | kParked, deadline, site)) return done();
+  }
+}
+
+bool FutureStateBase::cancel() {
+  std::uint32_t w = word_.load(std::memory_order_acquire);
+  for (;;) {
+    const std::uint32_t s = w & kStateMask;
+    if (s == kCancelled || s == kCancelledNotified) return true;
+    if (s != kPending) return false;
+    if (word_.compare_exchange_weak(w, kCancelled | (w & kListeners), std::memory_order_acq_rel,
+                                    std::memory_order_acquire)) {
+      break;
+    }
+  }
+  if (w & kParked) unpark_all(word_);
+  if (w & kListeners) notify_listeners();
+  return true;
+}
+
+bool FutureStateBase::try_claim() noexcept {
+  std::uint32_t w = word_.load(std::memory_order_acquire);
+  for (;;) {
+    const std::uint32_t s = w & kStateMask;
+    std::uint32_t to;
+    if (s == kPending) {
+      to = (w & ~kStateMask) | kRunning;
+    } else if (s == kCancelled) {
+      to = (w & ~kStateMask) | kCancelledNotified;
+    } else {
+      return false;
+    }
+    if (word_.compare_exchange_weak(w, to, std::memory_order_acq_rel, std::memory_order_acquire)) {
+      return s == kPending;
+    }
+  }
+}
+
+bool FutureStateBase::set_running_or_notify_cancel() {
+  const std::uint32_t s = word() & kStateMask;
+  if (s == kPending || s == kCancelled) {
+    if (try_claim()) return true;
+    const std::uint32_t now = word() & kStateMask;
+    if (now == kCancelled || now == kCancelledNotified) return false;
+  } else if (s == kCancelledNotified) {
+    return false;
+  }
+  throw RuntimeError("Future in unexpected state");
+}
+
+bool FutureStateBase::try_begin_complete() noexcept {
+  std::uint32_t w = word_.load(std::memory_order_acquire);
+  for (;;) {
+    const std::uint32_t s = w & kStateMask;
+    if (s != kPending && s != kRunning) return false;
+    if (word_.compare_exchange_weak(w, (w & ~kStateMask) | kCompleting, std::memory_order_acquire,
+                                    std::memory_order_acquire)) {
+      return true;
+    }
+  }
+}
+
+void FutureStateBase::begin_complete() {
+  if (!try_begin_complete()) throw_invalid_state();
+}
+
+void FutureStateBase::end_complete() noexcept {
+  std::uint32_t w = word_.load(std::memory_order_relaxed);
+  while (!word_.compare_exchange_weak(w, kFinished | (w & kListeners), std::memory_order_acq_rel,
+                                      std::memory_order_relaxed)) {
+  }
+  if (w & kParked) unpark_all(word_);
+  if (w & kListeners) notify_listeners();
+}
+
+void FutureStateBase::set_exception(std::exception_ptr e) {
+  begin_complete();
+  complete_exception(std::move(e));
+}
+
+void FutureStateBase::notify_listeners() noexcept {
+  // Waiter nodes fire under the lock, so that a wait() which removes its
+  // nodes (under the same lock) never frees a node that is firing.
+  // Callbacks run after the lock is released, in the order added.
+  Listener* callbacks = nullptr;
+  Listener** ctail = &callbacks;
+  lock_.acquire();
+  Listener* n = std::exchange(head_, nullptr);
+  tail_ = nullptr;
+  while (n != nullptr) {
+    Listener* next = n->next_;
+    n->next_ = nullptr;
+    if (n->is_callback_) {
+      *ctail = n;
+      ctail = &n->next_;
+    } else {
+      n->fire(*this);
+    }
+    n = next;
+  }
+  lock_.release();
+  while (callbacks != nullptr) {
+    Listener* next = callbacks->next_;
+    try {
+      callbacks->fire(*this);
+    } catch (...) {
+      report_callback_exception(this, std::current_exception());
+    }
+    delete callbacks;
+    callbacks = next;
+  }
+}
+
+void FutureStateBase::add_callback(Listener* node) {
+  lock_.acquire();
+  const std::uint32_t old = word_.fetch_or(kListeners, std::memory_order_acq_rel);
+  if (!is_done(old)) {
+    (tail_ ? tail_->next_ : head_) = node;
+    tail_ = node;
+    lock_.release();
+    return;
+  }
+  lock_.release();
+  try {
+    node->fire(*this);
+  } catch (...) {
+    report_callback_exception(this, std::current_exception());
+  }
+  delete node;
+}
+
+bool FutureStateBase::add_waiter(Listener* node) {
+  std::scoped_lock guard(lock_);
+  const std::uint32_t old = word_.fetch_or(kListeners, std::memory_order_acq_rel);
+  if (is_done(old)) return false;
+  (tail_ ? tail_->next_ : head_) = node;
+  tail_ = node;
+  return true;
+}
+
+void FutureStateBase::remove_waiter(Listener* node) noexcept {
+  lock_.acquire();
+  Listener* prev = nullptr;
+  for (Listener* n = head_; n != nullptr; prev = n, n = n->next_) {
+    if (n != node) continue;
+    (prev ? prev->next_ : head_) = n->next_;
+    if (tail_ == n) tail_ = prev;
+    break;
+  }
+  lock_.release();
+}
+
+// ---- MultiWaiter ----------------------------------------------------------
+
+void MultiWaiter::Node::fire(FutureStateBase& state) { waiter->on_done(index, state.failed()); }
+
+void MultiWaiter::on_done(std::size_t index, bool failed) noexcept {
+  lock_.acquire();
+  try {
+    finished_.push_back(index);
+  } catch (...) {
+    // Out of memory: still counted below, so wait() returns; as_completed
+    // loses the index only in this case.
+  }
+  ++count_;
+  if (failed) exception_seen_ = true;
+  const bool wake = satisfied_locked(false);
+  lock_.release();
+  if (wake && signal_.exchange(1, std::memory_order_acq_rel) == 2) unpark_all(signal_);
+}
+
+bool MultiWaiter::satisfied_locked(bool any) const noexcept {
+  if (any || mode_ == kFirstCompleted) return count_ > 0;
+  if (mode_ == kFirstException && exception_seen_) return true;
+  return count_ >= target_;
+}
+
+void MultiWaiter::set_target(std::size_t n) noexcept {
+  lock_.acquire();
+  target_ = n;
+  lock_.release();
+}
+
+void MultiWaiter::take_finished(std::vector<std::size_t>& out) noexcept {
+  lock_.acquire();
+  out.swap(finished_);
+  finished_.clear();
+  count_ = 0;
+  lock_.release();
+}
+
+bool MultiWaiter::wait_for(Deadline deadline, bool any) noexcept {
+  const WaitSite site{"wait", this};
+  for (;;) {
+    signal_.exchange(0, std::memory_order_acq_rel);
+    lock_.acquire();
+    bool ok = satisfied_locked(any);
+    lock_.release();
+    if (ok) return true;
+    std::uint32_t idle = 0;
+    if (signal_.compare_exchange_strong(idle, 2, std::memory_order_acq_rel)) {
+      if (!park(signal_, 2, deadline, site)) {
+        lock_.acquire();
+        ok = satisfied_locked(any);
+        lock_.release();
+        return ok;
+      }
+    }
+  }
+}
+
+bool MultiWaiter::wait_until(Deadline deadline) noexcept { return wait_for(deadline, false); }
+bool MultiWaiter::wait_any_until(Deadline deadline) noexcept { return wait_for(deadline, true); }
+
+void wait_states(const std::vector<FutureStateBase*>& states, Deadline deadline, ReturnWhen mode) {
+  // Python's order: return at once if the condition already holds.
+  std::size_t done = 0;
+  bool failed = false;
+  for (FutureStateBase* s : states) {
+    if (s->done()) {
+      ++done;
+      failed = failed || s->failed();
+    }
+  }
+  if (done == states.size()) return;
+  if (mode == FIRST_COMPLETED && done > 0) return;
+  if (mode == FIRST_EXCEPTION && failed) return;
+
+  const MultiWaiter::Mode m = mode == FIRST_COMPLETED   ? MultiWaiter::kFirstCompleted
+                              : mode == FIRST_EXCEPTION ? MultiWaiter::kFirstException
+                                                        : MultiWaiter::kAllCompleted;
+  MultiWaiter waiter(m);
+  std::vector<MultiWaiter::Node> nodes(states.size());
+  std::vector<std::size_t> installed;
+  installed.reserve(states.size());
+  for (std::size_t i = 0; i < states.size(); ++i) {
+    nodes[i].waiter = &waiter;
+    nodes[i].index = i;
+    if (states[i]->add_waiter(&nodes[i])) {
+      installed.push_back(i);
+    } else if (mode == FIRST_COMPLETED || (mode == FIRST_EXCEPTION && states[i]->failed())) {
+      // Finished while we were installing: the condition holds now.
+      for (std::size_t j : installed) states[j]->remove_waiter(&nodes[j]);
+      return;
+    }
+  }
+  waiter.set_target(installed.size());
+  waiter.wait_until(deadline);
+  for (std::size_t j : installed) states[j]->remove_waiter(&nodes[j]);
+}
+
+}  // namespace detail
+}  // namespace spindle
