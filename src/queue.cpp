@@ -3,14 +3,30 @@
 
 namespace spindle::detail {
 
-void QueueCore::park_on(std::atomic<std::uint32_t>& word, std::uint32_t& waiters, Deadline deadline,
-                        const char* kind) {
-  ++waiters;
-  const std::uint32_t seen = word.load(std::memory_order_relaxed);
+void QueueCore::wait_in(WaitList& list, Deadline deadline, const char* kind) {
+  Waiter self;
+  list.push_back(&self);
   lock_.release();
-  park(word, seen, deadline, WaitSite{kind, this});
+  const WaitSite site{kind, this};
+  while (self.signalled.load(std::memory_order_acquire) == 0) {
+    if (!park(self.signalled, 0, deadline, site)) break;  // deadline passed
+  }
   lock_.acquire();
-  --waiters;
+  // Signals are stored under the lock, so this reading is exact: either a
+  // signaller unlinked us, or we are still listed and leave on our own.
+  if (self.signalled.load(std::memory_order_relaxed) == 0) list.remove(&self);
+}
+
+void QueueCore::signal_all(WaitList& list) noexcept {
+  // Called with the lock held, and wakes while still holding it: once a
+  // waiter sees its signal it may return and free its node, so the list
+  // cannot be walked after the unlock. Only shutdown() comes here.
+  while (list.head != nullptr) {
+    Waiter* w = list.head;
+    list.remove(w);
+    w->signalled.store(1, std::memory_order_release);
+    unpark_one(w->signalled);
+  }
 }
 
 void QueueCore::await_item(Deadline deadline, bool block) {
@@ -37,7 +53,7 @@ void QueueCore::await_item(Deadline deadline, bool block) {
       lock_.acquire();
       continue;
     }
-    park_on(not_empty_, get_waiters_, deadline, "Queue.get");
+    wait_in(getters_, deadline, "Queue.get");
   }
 }
 
@@ -62,7 +78,7 @@ void QueueCore::await_room(Deadline deadline, bool block) {
       lock_.acquire();
       continue;
     }
-    park_on(not_full_, put_waiters_, deadline, "Queue.put");
+    wait_in(putters_, deadline, "Queue.put");
   }
 }
 
@@ -72,14 +88,21 @@ void QueueCore::task_done() {
     lock_.release();
     throw ValueError("task_done() called too many times");  // C74
   }
-  const bool wake = --unfinished_ == 0 && signal(all_done_, join_waiters_);
+  const bool wake_join = --unfinished_ == 0 && bump(all_done_, join_waiters_);
   lock_.release();
-  if (wake) unpark_all(all_done_);
+  if (wake_join) unpark_all(all_done_);
 }
 
 void QueueCore::join() {
   lock_.acquire();
-  while (unfinished_ != 0) park_on(all_done_, join_waiters_, Deadline::never(), "Queue.join");
+  while (unfinished_ != 0) {
+    ++join_waiters_;
+    const std::uint32_t seen = all_done_.load(std::memory_order_relaxed);
+    lock_.release();
+    park(all_done_, seen, Deadline::never(), WaitSite{"Queue.join", this});
+    lock_.acquire();
+    --join_waiters_;
+  }
   lock_.release();
 }
 
@@ -87,13 +110,11 @@ void QueueCore::finish_shutdown(std::size_t drained) noexcept {
   shutdown_.store(true, std::memory_order_relaxed);
   // C78: the drained items count as done, releasing join() at zero.
   unfinished_ -= drained < unfinished_ ? drained : unfinished_;
-  const bool wake_get = signal(not_empty_, get_waiters_);
-  const bool wake_put = signal(not_full_, put_waiters_);
-  const bool wake_join = unfinished_ == 0 && signal(all_done_, join_waiters_);
   count_.store(count_.load(std::memory_order_relaxed) - drained, std::memory_order_relaxed);
+  signal_all(getters_);
+  signal_all(putters_);
+  const bool wake_join = unfinished_ == 0 && bump(all_done_, join_waiters_);
   lock_.release();
-  if (wake_get) unpark_all(not_empty_);
-  if (wake_put) unpark_all(not_full_);
   if (wake_join) unpark_all(all_done_);
 }
 

@@ -186,9 +186,9 @@ class BasicQueue : public QueueCore {
       lock_.release();
       throw;
     }
-    const bool wake = note_put();
+    const Wake getter = note_put();
     lock_.release();
-    if (wake) wake_getter();
+    wake(getter);
   }
 
   // The item is returned as a prvalue built from the storage's top, so it is
@@ -217,9 +217,9 @@ class BasicQueue : public QueueCore {
         return;
       }
       q.storage_.pop(plan);
-      const bool wake = q.note_get();
+      const Wake putter = q.note_get();
       q.lock_.release();
-      if (wake) q.wake_putter();
+      wake(putter);
     }
   };
 

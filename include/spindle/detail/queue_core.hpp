@@ -7,22 +7,37 @@
 //   lock_          a spindle::Lock guarding the storage and every field below
 //   count_         the number of items (written under the lock; read without
 //                  it by qsize() and by spinners, hence atomic)
-//   not_empty_     a sequence word getters park on, with get_waiters_
-//   not_full_      a sequence word putters park on, with put_waiters_
+//   getters_       the getters parked for an item, oldest first
+//   putters_       the putters parked for room, oldest first
 //   all_done_      a sequence word join() parks on, with join_waiters_
 //
-// A waiter registers itself (waiters + 1) and reads the sequence word while
-// it holds the lock, then releases the lock and parks on "the word still
-// holds what I read". A thread that makes the waited-for condition true does
-// so under the lock, and if the waiter count is non-zero it bumps the word
-// before releasing the lock and unparks after it. So a waiter either parks
-// before the bump (and is woken) or finds the word changed (and does not
-// park): no lost wake-up, and no system call when nobody waits.
+// A getter or putter that must wait links a Waiter node (on its own stack)
+// into its list while it holds the lock, releases the lock and parks on the
+// node's own word until that word says "signalled" (or its deadline
+// passes). A put that finds a getter listed unlinks the oldest one and marks
+// it signalled before releasing the lock, and unparks it after; a get does
+// the same for a putter. So:
+//   - a put or get makes no system call when nobody waits, and exactly one
+//     wake-up per waiter: a waiter that was signalled is no longer listed, so
+//     the next put does not wake it again before it has run (with a counter
+//     of waiters instead of a list, every put made between a wake-up and the
+//     woken thread's return paid a useless FUTEX_WAKE);
+//   - no wake-up is lost: the waiter is listed before it lets go of the
+//     lock, and the signal is a store to the word it parks on;
+//   - a waiter whose deadline passes unlinks itself under the lock if it is
+//     still listed; if it was signalled meanwhile it re-checks and takes the
+//     item (or room), so a signal is never spent on a thread that leaves.
+// A woken thread re-checks under the lock; a thread that arrives while
+// others wait may take the item first (no FIFO fairness is promised), in
+// which case the woken one waits again.
 //
-// A put wakes one getter and a get wakes one putter, as Condition.notify()
-// does in CPython; shutdown() and the last task_done() wake every waiter.
-// A woken thread re-checks under the lock, so a wake-up taken by a thread
-// that then finds nothing to do costs time, never an item.
+// The unpark after the unlock passes the address of a node that its owner
+// may already have left (it saw the signal without sleeping). The kernel
+// only uses the address to find sleepers: at worst another wait on the same
+// address gets a spurious wake-up, which every park caller tolerates, or the
+// call fails with EFAULT (Rust's parking_lot relies on the same property).
+//
+// shutdown() and the last task_done() wake every waiter.
 #pragma once
 
 #include <atomic>
@@ -67,19 +82,44 @@ class QueueCore {
   /// and throws.
   void await_item(Deadline deadline, bool block);
 
-  /// Books one item in; true if a getter must be unparked after the unlock.
-  [[nodiscard]] bool note_put() noexcept {
+  /// A thread parked in a put or a get: a node on that thread's stack.
+  struct Waiter {
+    std::atomic<std::uint32_t> signalled{0};
+    Waiter* prev = nullptr;
+    Waiter* next = nullptr;
+  };
+  /// Waiters oldest first (a doubly linked list guarded by lock_).
+  struct WaitList {
+    Waiter* head = nullptr;
+    Waiter* tail = nullptr;
+    void push_back(Waiter* w) noexcept {
+      w->prev = tail;
+      w->next = nullptr;
+      (tail != nullptr ? tail->next : head) = w;
+      tail = w;
+    }
+    void remove(Waiter* w) noexcept {
+      (w->prev != nullptr ? w->prev->next : head) = w->next;
+      (w->next != nullptr ? w->next->prev : tail) = w->prev;
+    }
+  };
+  /// The word to unpark after the unlock, or null.
+  using Wake = const std::atomic<std::uint32_t>*;
+
+  /// Books one item in; returns the getter to unpark after the unlock.
+  [[nodiscard]] Wake note_put() noexcept {
     count_.store(count_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
     ++unfinished_;
-    return signal(not_empty_, get_waiters_);
+    return signal_one(getters_);
   }
-  /// Books one item out; true if a putter must be unparked after the unlock.
-  [[nodiscard]] bool note_get() noexcept {
+  /// Books one item out; returns the putter to unpark after the unlock.
+  [[nodiscard]] Wake note_get() noexcept {
     count_.store(count_.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
-    return signal(not_full_, put_waiters_);
+    return signal_one(putters_);
   }
-  void wake_getter() noexcept { unpark_one(not_empty_); }
-  void wake_putter() noexcept { unpark_one(not_full_); }
+  static void wake(Wake w) noexcept {
+    if (w != nullptr) unpark_one(*w);
+  }
 
   /// Marks the queue shut down; `drained` items were removed (immediate).
   /// Releases the lock and wakes every waiter that must re-check.
@@ -88,23 +128,28 @@ class QueueCore {
   Lock lock_;
 
  private:
-  static bool signal(std::atomic<std::uint32_t>& word, std::uint32_t waiters) noexcept {
+  static Wake signal_one(WaitList& list) noexcept {
+    Waiter* w = list.head;
+    if (w == nullptr) return nullptr;
+    list.remove(w);
+    w->signalled.store(1, std::memory_order_release);
+    return &w->signalled;
+  }
+  static void signal_all(WaitList& list) noexcept;
+  static bool bump(std::atomic<std::uint32_t>& word, std::uint32_t waiters) noexcept {
     if (waiters == 0) return false;
     word.store(word.load(std::memory_order_relaxed) + 1, std::memory_order_release);
     return true;
   }
-  void park_on(std::atomic<std::uint32_t>& word, std::uint32_t& waiters, Deadline deadline,
-               const char* kind);
+  void wait_in(WaitList& list, Deadline deadline, const char* kind);
 
   std::atomic<std::size_t> count_{0};
   const std::ptrdiff_t maxsize_;
   std::atomic<bool> shutdown_{false};
-  std::uint32_t get_waiters_ = 0;
-  std::uint32_t put_waiters_ = 0;
   std::uint32_t join_waiters_ = 0;
   std::uint64_t unfinished_ = 0;
-  std::atomic<std::uint32_t> not_empty_{0};
-  std::atomic<std::uint32_t> not_full_{0};
+  WaitList getters_;
+  WaitList putters_;
   std::atomic<std::uint32_t> all_done_{0};
 };
 
