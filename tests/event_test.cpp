@@ -1,0 +1,108 @@
+// Event: contract C30, set/clear/is_set, and wake-ups.
+#include "spindle/event.hpp"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <thread>
+#include <vector>
+
+#include "support.hpp"
+
+using namespace std::chrono_literals;
+using spindle::Event;
+
+TEST(Event, starts_clear_and_set_clear_toggle_the_flag) {
+  Event e;
+  EXPECT_FALSE(e.is_set());
+  e.set();
+  EXPECT_TRUE(e.is_set());
+  e.set();  // idempotent
+  EXPECT_TRUE(e.is_set());
+  e.clear();
+  EXPECT_FALSE(e.is_set());
+  e.clear();
+  EXPECT_FALSE(e.is_set());
+}
+
+TEST(Event, C30_wait_returns_true_at_once_when_set) {
+  Event e;
+  e.set();
+  EXPECT_TRUE(e.wait());
+  EXPECT_TRUE(e.wait(0s));
+  EXPECT_TRUE(e.wait(1h));
+}
+
+TEST(Event, C30_wait_timeout_returns_false_only_on_timeout) {
+  Event e;
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_FALSE(e.wait(30ms));
+  EXPECT_GE(std::chrono::steady_clock::now() - start, 30ms);
+  EXPECT_FALSE(e.wait(0s));
+}
+
+TEST(Event, C30_wait_true_even_if_cleared_before_waiter_woke) {
+  spindle_test::Watchdog wd("C30 set+clear");
+  for (int round = 0; round < 50; ++round) {
+    Event e;
+    std::atomic<spindle::detail::ThreadWaitState*> state{nullptr};
+    std::atomic<int> result{-1};
+    std::thread waiter([&] {
+      state.store(&spindle::detail::this_thread_wait_state());
+      result.store(e.wait(100s) ? 1 : 0);
+    });
+    // set() and clear() only once the waiter is parked on the event, so the
+    // flag is already down again when it wakes up.
+    spindle::detail::ThreadWaitState* ws = nullptr;
+    while ((ws = state.load()) == nullptr || ws->object.load() != &e) std::this_thread::yield();
+    e.set();
+    e.clear();
+    waiter.join();
+    ASSERT_EQ(result.load(), 1) << "round " << round;
+    EXPECT_FALSE(e.is_set());
+  }
+}
+
+TEST(Event, C30_bad_timeouts_throw) {
+  Event e;
+  EXPECT_THROW((void)e.wait(-1s), spindle::ValueError);
+  EXPECT_THROW((void)e.wait(spindle::TIMEOUT_MAX + 1s), spindle::OverflowError);
+  EXPECT_THROW((void)e.wait(std::chrono::duration<double>(-0.1)), spindle::ValueError);
+}
+
+TEST(Event, set_wakes_every_waiter_and_publishes_writes) {
+  spindle_test::Watchdog wd("set wakes all");
+  Event e;
+  int payload = 0;
+  std::atomic<int> seen{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 6; ++i) {
+    threads.emplace_back([&] {
+      EXPECT_TRUE(e.wait());
+      if (payload == 7) seen.fetch_add(1);
+    });
+  }
+  payload = 7;
+  e.set();
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(seen.load(), 6);
+}
+
+TEST(Event, wait_after_clear_blocks_until_set_again) {
+  spindle_test::Watchdog wd("wait after clear");
+  Event e;
+  e.set();
+  e.clear();
+  EXPECT_FALSE(e.wait(1ms));
+  std::thread t([&] { e.set(); });
+  EXPECT_TRUE(e.wait(100s));
+  t.join();
+}
+
+TEST(Event, wait_until_deadline) {
+  Event e;
+  EXPECT_FALSE(e.wait_until(spindle::detail::Deadline::after(1ms)));
+  e.set();
+  EXPECT_TRUE(e.wait_until(spindle::detail::Deadline::never()));
+}
