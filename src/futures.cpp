@@ -5,6 +5,7 @@
 #include <exception>
 #include <mutex>
 #include <string>
+#include <thread>
 
 #include "spindle/futures.hpp"
 
@@ -80,6 +81,10 @@ namespace detail {
 // in place of waiting for them (see futures.hpp, "Tasks that wait on tasks").
 thread_local const void* tls_current_executor = nullptr;
 
+namespace {
+constexpr int kWaitSpinRounds = 4;
+}
+
 FutureStateBase::~FutureStateBase() {
   // Callbacks of a future that never completed are dropped with it.
   for (Listener* n = head_; n != nullptr;) {
@@ -114,7 +119,14 @@ bool FutureStateBase::wait_slow(Deadline deadline) {
     run_claimed();
     return true;
   }
-  if (spin_until([this] { return done(); })) return true;
+  // Spin, then yield the CPU a few times before parking: a task that is
+  // running usually finishes within microseconds, and a completion that
+  // finds nobody parked costs the completing thread no system call.
+  for (int round = 0; round < kWaitSpinRounds; ++round) {
+    if (spin_until([this] { return done(); })) return true;
+    if (deadline.expired()) return false;
+    std::this_thread::yield();
+  }
   const WaitSite site{"Future", this};
   for (;;) {
     std::uint32_t w = word_.load(std::memory_order_acquire);

@@ -22,11 +22,11 @@ namespace spindle {
 struct MapOptions {
   /// Time allowed for the whole map, measured from the map() call; an
   /// iteration that reaches a result not ready by then throws TimeoutError.
-  std::optional<std::chrono::nanoseconds> timeout;
+  std::optional<std::chrono::nanoseconds> timeout = {};
   /// At most this many tasks submitted ahead of the one being consumed;
   /// unset = every input submitted at once. Values < 1 throw ValueError
   /// "buffersize must be None or > 0".
-  std::optional<long> buffersize;
+  std::optional<long> buffersize = {};
 };
 
 namespace detail {
@@ -261,11 +261,11 @@ class PoolCore;
 /// `ThreadPoolExecutor pool({.max_workers = 4, .thread_name_prefix = "io"});`
 struct ThreadPoolOptions {
   /// Unset: min(32, hardware threads + 4). Set to <= 0: ValueError (C90).
-  std::optional<int> max_workers;
+  std::optional<int> max_workers = {};
   /// Workers are named "<prefix>_<n>", n from 0. Empty: "ThreadPoolExecutor-<k>".
-  std::string thread_name_prefix;
+  std::string thread_name_prefix = {};
   /// Run first in each worker; if it throws, the pool breaks (C94).
-  std::function<void()> initializer;
+  std::function<void()> initializer = {};
 };
 
 /// concurrent.futures.ThreadPoolExecutor.

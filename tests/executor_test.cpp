@@ -1,0 +1,371 @@
+// ThreadPoolExecutor, Executor::submit and map: C90-C94, C101, C102 (C103 is
+// tests/futures_exit.cmake), worker names, lazy start, tasks waiting on tasks.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "spindle/futures.hpp"
+#include "spindle/thread.hpp"
+#include "support.hpp"
+
+using namespace std::chrono_literals;
+using spindle::Future;
+using spindle::ThreadPoolExecutor;
+
+namespace {
+
+// A gate a task can block on until the test opens it (std primitives: the
+// test must not depend on the code under test to release its tasks).
+class Gate {
+ public:
+  void open() {
+    {
+      std::lock_guard<std::mutex> g(m_);
+      open_ = true;
+    }
+    cv_.notify_all();
+  }
+  void wait() {
+    std::unique_lock<std::mutex> g(m_);
+    cv_.wait(g, [this] { return open_; });
+  }
+
+ private:
+  std::mutex m_;
+  std::condition_variable cv_;
+  bool open_ = false;
+};
+
+void spin_until(const std::function<bool()>& pred) {
+  while (!pred()) std::this_thread::yield();
+}
+
+int square(int x) { return x * x; }
+
+}  // namespace
+
+TEST(ThreadPoolExecutor, C90_max_workers_must_be_positive) {
+  try {
+    ThreadPoolExecutor pool(0);
+    FAIL();
+  } catch (const spindle::ValueError& e) {
+    EXPECT_STREQ(e.what(), "max_workers must be greater than 0");
+  }
+  EXPECT_THROW(ThreadPoolExecutor(-1), spindle::ValueError);
+  EXPECT_THROW(ThreadPoolExecutor({.max_workers = 0}), spindle::ValueError);
+}
+
+TEST(ThreadPoolExecutor, C90_default_max_workers) {
+  ThreadPoolExecutor pool;
+  cpu_set_t set;
+  ASSERT_EQ(sched_getaffinity(0, sizeof set, &set), 0);
+  EXPECT_EQ(pool.max_workers(), std::min(32, CPU_COUNT(&set) + 4));
+}
+
+TEST(ThreadPoolExecutor, C91_submit_after_shutdown_throws) {
+  ThreadPoolExecutor pool(2);
+  pool.shutdown();
+  try {
+    (void)pool.submit(square, 2);
+    FAIL();
+  } catch (const spindle::RuntimeError& e) {
+    EXPECT_STREQ(e.what(), "cannot schedule new futures after shutdown");
+  }
+}
+
+TEST(ThreadPoolExecutor, C92_shutdown_twice_is_allowed) {
+  spindle_test::Watchdog dog("C92");
+  ThreadPoolExecutor pool(2);
+  auto f = pool.submit(square, 3);
+  pool.shutdown();
+  pool.shutdown();
+  pool.shutdown(false, true);
+  EXPECT_EQ(f.result(), 9);
+}
+
+TEST(ThreadPoolExecutor, C93_cancel_futures_cancels_pending_running_one_finishes) {
+  spindle_test::Watchdog dog("C93");
+  Gate gate;
+  ThreadPoolExecutor pool(1);
+  auto running = pool.submit([&] {
+    gate.wait();
+    return 1;
+  });
+  spin_until([&] { return running.running(); });
+  std::vector<Future<int>> pending;
+  for (int i = 0; i < 5; ++i) pending.push_back(pool.submit(square, i));
+  pool.shutdown(false, true);
+  for (auto& f : pending) EXPECT_TRUE(f.cancelled());
+  EXPECT_FALSE(running.done());
+  gate.open();
+  pool.shutdown(true);
+  EXPECT_EQ(running.result(), 1);
+}
+
+TEST(ThreadPoolExecutor, C94_initializer_throws_breaks_the_pool) {
+  spindle_test::Watchdog dog("C94");
+  testing::internal::CaptureStderr();
+  ThreadPoolExecutor pool(1, "", [] { throw std::runtime_error("init failed"); });
+  auto f = pool.submit(square, 2);
+  EXPECT_THROW((void)f.result(), spindle::BrokenThreadPool);
+  try {
+    (void)pool.submit(square, 3);
+    FAIL();
+  } catch (const spindle::BrokenExecutor& e) {
+    EXPECT_STREQ(e.what(), "A thread initializer failed, the thread pool is not usable anymore");
+  }
+  pool.shutdown();
+  const std::string err = testing::internal::GetCapturedStderr();
+  EXPECT_NE(err.find("Exception in initializer:"), std::string::npos) << err;
+  EXPECT_NE(err.find("init failed"), std::string::npos) << err;
+}
+
+TEST(ThreadPoolExecutor, InitializerRunsInEachWorker) {
+  spindle_test::Watchdog dog("initializer");
+  thread_local int initialised = 0;
+  ThreadPoolExecutor pool(2, "", [] { initialised = 7; });
+  EXPECT_EQ(pool.submit([] { return initialised; }).result(), 7);
+}
+
+TEST(ThreadPoolExecutor, C102_destructor_waits_for_queued_work) {
+  spindle_test::Watchdog dog("C102");
+  std::atomic<int> ran{0};
+  std::vector<Future<void>> fs;
+  {
+    ThreadPoolExecutor pool(2);
+    for (int i = 0; i < 100; ++i) fs.push_back(pool.submit([&] { ran.fetch_add(1); }));
+  }
+  EXPECT_EQ(ran.load(), 100);
+  for (auto& f : fs) EXPECT_TRUE(f.done());
+}
+
+TEST(ThreadPoolExecutor, SubmitDeducesResultTypes) {
+  spindle_test::Watchdog dog("submit types");
+  ThreadPoolExecutor pool(2);
+  Future<int> a = pool.submit(square, 5);
+  Future<std::string> b = pool.submit([](std::string s, int n) { return s + std::to_string(n); }, "x", 1);
+  Future<void> c = pool.submit([] {});
+  Future<std::unique_ptr<int>> d = pool.submit([](std::unique_ptr<int> p) { return p; }, std::make_unique<int>(4));
+  EXPECT_EQ(a.result(), 25);
+  EXPECT_EQ(b.result(), "x1");
+  c.result();
+  EXPECT_EQ(*d.result(), 4);
+}
+
+TEST(ThreadPoolExecutor, TaskExceptionGoesToTheFuture) {
+  spindle_test::Watchdog dog("task exception");
+  ThreadPoolExecutor pool(1);
+  auto f = pool.submit([]() -> int { throw std::logic_error("bad task"); });
+  EXPECT_THROW((void)f.result(), std::logic_error);
+  EXPECT_EQ(pool.submit(square, 2).result(), 4);  // the worker survived
+}
+
+TEST(ThreadPoolExecutor, UnretrievedTaskExceptionReachesTheHook) {
+  spindle_test::Watchdog dog("unretrieved");
+  std::atomic<int> calls{0};
+  auto prev = spindle::set_unretrieved_exception_hook([&](std::exception_ptr) { calls.fetch_add(1); });
+  {
+    ThreadPoolExecutor pool(1);
+    auto f = pool.submit([]() -> int { throw std::runtime_error("dropped"); });
+    pool.shutdown();  // the task has run; only our handle is left
+  }
+  EXPECT_EQ(calls.load(), 1);
+  spindle::set_unretrieved_exception_hook(prev);
+}
+
+TEST(ThreadPoolExecutor, WorkersAreNamedFromThePrefix) {
+  spindle_test::Watchdog dog("names");
+  ThreadPoolExecutor pool({.max_workers = 1, .thread_name_prefix = "io"});
+  EXPECT_EQ(pool.submit([] { return spindle::current_thread().name(); }).result(), "io_0");
+  ThreadPoolExecutor unnamed(1);
+  const std::string name = unnamed.submit([] { return spindle::current_thread().name(); }).result();
+  EXPECT_EQ(name.rfind("ThreadPoolExecutor-", 0), 0u) << name;
+  EXPECT_EQ(name.substr(name.size() - 2), "_0") << name;
+  EXPECT_EQ(unnamed.thread_name_prefix() + "_0", name);
+}
+
+TEST(ThreadPoolExecutor, WorkersStartLazilyAndIdleOnesAreReused) {
+  spindle_test::Watchdog dog("lazy");
+  ThreadPoolExecutor pool({.max_workers = 8, .thread_name_prefix = "lazy"});
+  EXPECT_EQ(pool.num_threads(), 0);
+  for (int i = 0; i < 5; ++i) {
+    EXPECT_EQ(pool.submit(square, i).result(), i * i);
+    // Wait until the worker has gone idle (parked): it announced itself, so
+    // the next submit must reuse it rather than start a second worker.
+    spin_until([] {
+      for (auto& t : spindle::enumerate()) {
+        if (t->name() == "lazy_0" && t->state() == spindle::ThreadState::blocked) return true;
+      }
+      return false;
+    });
+    EXPECT_EQ(pool.num_threads(), 1);
+  }
+}
+
+TEST(ThreadPoolExecutor, TaskWaitingOnATaskQueuedBehindItInA1WorkerPool) {
+  // Python deadlocks here; a worker waiting on its own pool's queued task
+  // runs it itself.
+  spindle_test::Watchdog dog("1-worker wait");
+  ThreadPoolExecutor pool(1);
+  auto outer = pool.submit([&pool] {
+    auto inner = pool.submit(square, 6);
+    return inner.result() + 1;
+  });
+  EXPECT_EQ(outer.result(), 37);
+}
+
+TEST(ThreadPoolExecutor, CallbacksMaySubmit) {
+  spindle_test::Watchdog dog("callbacks submit");
+  ThreadPoolExecutor pool(2);
+  Future<int> second;
+  std::atomic<bool> added{false};
+  Future<int> first = pool.submit(square, 3);
+  Future<int> chained;
+  std::atomic<int> stage{0};
+  first.add_done_callback([&](Future<int>& f) {
+    chained = pool.submit(square, f.result());
+    stage.store(1);
+  });
+  (void)first.result();
+  spin_until([&] { return stage.load() == 1; });
+  EXPECT_EQ(chained.result(), 81);
+}
+
+TEST(ThreadPoolExecutor, ShutdownFromACallbackDoesNotDeadlock) {
+  spindle_test::Watchdog dog("shutdown in callback");
+  ThreadPoolExecutor pool(1);
+  Gate gate;
+  auto blocker = pool.submit([&] { gate.wait(); });
+  spin_until([&] { return blocker.running(); });
+  auto queued = pool.submit(square, 1);
+  std::atomic<bool> submit_threw{false};
+  queued.add_done_callback([&](Future<int>&) {
+    try {
+      (void)pool.submit(square, 2);
+    } catch (const spindle::RuntimeError&) {
+      submit_threw = true;
+    }
+  });
+  pool.shutdown(false, true);  // cancels `queued`; its callback submits
+  EXPECT_TRUE(queued.cancelled());
+  EXPECT_TRUE(submit_threw.load());
+  gate.open();
+}
+
+// ---- map ------------------------------------------------------------------
+
+TEST(Map, C101_results_in_input_order) {
+  spindle_test::Watchdog dog("map order");
+  ThreadPoolExecutor pool(4);
+  std::vector<int> in{5, 1, 4, 2, 3};
+  std::vector<int> out;
+  for (auto& r : pool.map(square, in)) out.push_back(r);
+  EXPECT_EQ(out, (std::vector<int>{25, 1, 16, 4, 9}));
+  std::vector<std::string> words{"a", "b", "c"};
+  std::vector<std::string> joined;
+  for (auto& r : pool.map([](const std::string& w, int n) { return w + std::to_string(n); }, words,
+                          std::vector<int>{1, 2}))
+    joined.push_back(r);
+  EXPECT_EQ(joined, (std::vector<std::string>{"a1", "b2"}));  // zip stops at the shortest
+}
+
+TEST(Map, C101_exception_thrown_when_its_result_is_reached) {
+  spindle_test::Watchdog dog("map exception");
+  ThreadPoolExecutor pool(2);
+  std::vector<int> got;
+  auto results = pool.map(
+      [](int x) {
+        if (x == 2) throw std::domain_error("two");
+        return x;
+      },
+      std::vector<int>{0, 1, 2, 3});
+  auto it = results.begin();
+  got.push_back(*it);
+  ++it;
+  got.push_back(*it);
+  EXPECT_THROW(++it, std::domain_error);
+  EXPECT_EQ(got, (std::vector<int>{0, 1}));
+}
+
+TEST(Map, C101_timeout_measured_from_the_call) {
+  spindle_test::Watchdog dog("map timeout");
+  Gate gate;
+  ThreadPoolExecutor pool(1);
+  auto results = pool.map(
+      [&](int x) {
+        gate.wait();
+        return x;
+      },
+      std::vector<int>{1, 2}, spindle::MapOptions{.timeout = 1ms});
+  EXPECT_THROW((void)results.begin(), spindle::TimeoutError);
+  gate.open();
+}
+
+TEST(Map, C101_dropping_the_range_cancels_undelivered) {
+  spindle_test::Watchdog dog("map drop");
+  Gate gate;
+  std::atomic<int> ran{0};
+  ThreadPoolExecutor pool(1);
+  auto blocker = pool.submit([&] { gate.wait(); });
+  {
+    auto results = pool.map(
+        [&](int x) {
+          ran.fetch_add(1);
+          return x;
+        },
+        std::vector<int>{1, 2, 3, 4});
+  }
+  gate.open();
+  pool.shutdown();
+  EXPECT_EQ(ran.load(), 0);
+}
+
+TEST(Map, C101_buffersize_bounds_tasks_submitted_ahead) {
+  spindle_test::Watchdog dog("map buffersize");
+  std::atomic<int> ran{0};
+  ThreadPoolExecutor pool(2);
+  {
+    auto results = pool.map(
+        [&](int x) {
+          ran.fetch_add(1);
+          return x;
+        },
+        std::vector<int>(100, 1), spindle::MapOptions{.buffersize = 2});
+    auto it = results.begin();  // submits a third, consumes the first
+    EXPECT_EQ(*it, 1);
+  }
+  pool.shutdown();
+  EXPECT_LE(ran.load(), 3);
+  EXPECT_THROW((void)pool.map(square, std::vector<int>{1}, spindle::MapOptions{.buffersize = 0}),
+               spindle::ValueError);
+}
+
+TEST(Map, C101_buffersize_consumes_everything_lazily) {
+  spindle_test::Watchdog dog("map buffersize all");
+  ThreadPoolExecutor pool(3);
+  long sum = 0;
+  for (auto& r : pool.map(square, std::vector<int>{1, 2, 3, 4, 5, 6, 7}, spindle::MapOptions{.buffersize = 3}))
+    sum += r;
+  EXPECT_EQ(sum, 140);
+}
+
+TEST(Map, WaitAndAsCompletedOnPoolFutures) {
+  spindle_test::Watchdog dog("pool wait");
+  ThreadPoolExecutor pool(4);
+  std::vector<Future<int>> fs;
+  for (int i = 0; i < 50; ++i) fs.push_back(pool.submit(square, i));
+  auto [done, not_done] = spindle::wait(fs);
+  EXPECT_EQ(done.size(), 50u);
+  EXPECT_TRUE(not_done.empty());
+  std::vector<Future<int>> more;
+  for (int i = 0; i < 50; ++i) more.push_back(pool.submit(square, i));
+  long sum = 0;
+  for (auto& f : spindle::as_completed(more)) sum += f.result();
+  EXPECT_EQ(sum, 40425);
+}
