@@ -1,0 +1,7 @@
+// spindle/spindle.hpp - everything: Python's threading, queue and
+// concurrent.futures modules in one include.
+#pragma once
+
+#include "spindle/futures.hpp"
+#include "spindle/queue.hpp"
+#include "spindle/threading.hpp"
