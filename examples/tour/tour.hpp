@@ -54,6 +54,11 @@ constexpr bool sanitized() {
 /// CPUs this process may run on (affinity mask, not only the machine's count).
 unsigned usable_cpus();
 
+/// The 1-minute load average, and whether it exceeds the usable CPUs by more
+/// than one: then other programs hold the cores and a speed-up cannot show.
+double load_average();
+inline bool machine_busy() { return load_average() > usable_cpus() + 1.0; }
+
 // --- output ----------------------------------------------------------------
 
 namespace detail {
