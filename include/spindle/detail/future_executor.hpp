@@ -306,7 +306,8 @@ class ThreadPoolExecutor final : public Executor {
   [[nodiscard]] int max_workers() const noexcept;
   /// The prefix of the workers' names.
   [[nodiscard]] const std::string& thread_name_prefix() const noexcept;
-  /// Number of worker threads started so far and not yet joined (a snapshot).
+  /// Number of worker threads started so far (a snapshot; Python's
+  /// len(_threads)). Never more than max_workers().
   [[nodiscard]] int num_threads() const noexcept;
 
  protected:
