@@ -46,7 +46,8 @@ OP_MEANING = {
     "tiny_tasks": "one tiny task of n, submitted then all awaited",
     "seed001_cpu": "the whole program: two threads each summing i*i for i < n",
     "seed001_io": "the whole program: five threads each sleeping (a simulated fetch)",
-    "seed004_counter": "the whole program: five threads each adding 1000 under a lock",
+    "seed004_counter": "the whole program: five threads each adding 1000 under a lock "
+                       "(run 20 times per measurement)",
     "floor_atomic": "an atomic exchange (acquire) + store (release) pair",
     "floor_cacheline": "a cache line bounced to the other core and back (spinning)",
     "floor_futex": "a raw FUTEX_WAKE / FUTEX_WAIT round trip between two threads",
@@ -68,36 +69,39 @@ def build_cases(a):
     """The list of cases: (name, workload, params full, python n, params quick)."""
     cases = []
 
-    def add(name, workload, full, quick, py_n=None, warmup=1):
+    def add(name, workload, full, quick, py_n=None, warmup=1, slow=()):
+        """py_n: Python's (smaller) count; slow: C++ impls that also get it.
+        Times are per operation, so a smaller count only shortens the run."""
         p = dict(quick if a.quick else full)
         py = dict(p)
         if py_n is not None and not a.quick:
             py["n"] = py_n
         cases.append({"name": name, "workload": workload, "params": p, "py_params": py,
-                      "warmup": warmup})
+                      "warmup": warmup, "slow": list(slow)})
 
     s = a.scale
     add("lock_uncontended", "lock_uncontended", {"n": 2_000_000 * s}, {"n": 20_000}, 200_000 * s)
     for t in a.threads:
         add(f"lock_contended_{t}", "lock_contended", {"n": 400_000 * s, "threads": t},
             {"n": 4_000, "threads": t}, 100_000 * s)
-    add("event_pingpong", "event_pingpong", {"n": 20_000 * s}, {"n": 500}, 5_000 * s)
-    add("semaphore_handoff", "semaphore_handoff", {"n": 20_000 * s}, {"n": 500}, 5_000 * s)
+    add("event_pingpong", "event_pingpong", {"n": 10_000 * s}, {"n": 500}, 5_000 * s)
+    add("semaphore_handoff", "semaphore_handoff", {"n": 10_000 * s}, {"n": 500}, 5_000 * s,
+        slow=["std"])
     for p in a.parties:
-        add(f"barrier_{p}", "barrier", {"n": 5_000 * s, "threads": p}, {"n": 200, "threads": p},
-            1_000 * s)
+        add(f"barrier_{p}", "barrier", {"n": 2_000 * s, "threads": p}, {"n": 200, "threads": p},
+            1_000 * s, slow=["std"])
     add("thread_start_join", "thread_start_join", {"n": 2_000 * s}, {"n": 50}, 1_000 * s)
     for k in a.pairs:
         add(f"queue_{k}p{k}c", "queue_mpmc", {"n": 200_000 * s, "threads": k},
             {"n": 2_000, "threads": k}, 50_000 * s)
-    add("queue_pingpong", "queue_pingpong", {"n": 20_000 * s}, {"n": 500}, 5_000 * s)
-    add("pool_latency", "pool_latency", {"n": 20_000 * s, "workers": a.workers},
-        {"n": 500, "workers": a.workers}, 5_000 * s)
+    add("queue_pingpong", "queue_pingpong", {"n": 10_000 * s}, {"n": 500}, 5_000 * s)
+    add("pool_latency", "pool_latency", {"n": 10_000 * s, "workers": a.workers},
+        {"n": 500, "workers": a.workers}, 5_000 * s, slow=["std::async"])
     add("tiny_tasks", "tiny_tasks", {"n": 100_000, "workers": a.workers},
-        {"n": 1_000, "workers": a.workers})
+        {"n": 1_000, "workers": a.workers}, 20_000, slow=["std::async"])
     add("seed001_cpu", "seed001_cpu", {"n": 10_000_000}, {"n": 100_000}, warmup=0)
     add("seed001_io", "seed001_io", {"ms": a.io_ms}, {"ms": 5}, warmup=0)
-    add("seed004_counter", "seed004_counter", {"n": 1000}, {"n": 1000})
+    add("seed004_counter", "seed004_counter", {"n": 20}, {"n": 2})
     add("floor_atomic", "floor_atomic", {"n": 2_000_000 * s}, {"n": 20_000})
     add("floor_cacheline", "floor_cacheline", {"n": 20_000 * s}, {"n": 2_000})
     add("floor_futex", "floor_futex", {"n": 20_000 * s}, {"n": 500})
@@ -118,7 +122,8 @@ def run_one(a, case, impl):
         cmd = [a.python, os.path.join(PY_DIR, case["workload"] + ".py")]
         cmd += args_of(case["py_params"], case["warmup"])
     else:
-        cmd = [a.harness, case["workload"], impl] + args_of(case["params"], case["warmup"])
+        params = case["py_params"] if impl in case["slow"] else case["params"]
+        cmd = [a.harness, case["workload"], impl] + args_of(params, case["warmup"])
     rec = {"case": case["name"], "workload": case["workload"], "impl": impl}
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=a.timeout,
@@ -353,6 +358,11 @@ def render_md(a, summary, info, elapsed, out_png_name):
              "may run the task on the waiting thread); `asio` pool is `asio::thread_pool` with "
              "`asio::use_future`; `std::async` starts a thread per task (at most 256 in "
              "flight for tiny tasks).")
+    L.append("- Counts: C++ runs the full count (e.g. 100,000 tiny tasks); Python, and the "
+             "C++ peers that take milliseconds per operation (`std::async`, libstdc++'s "
+             "`counting_semaphore` and `barrier`), run a smaller count so that the report "
+             "stays within minutes. Times are per operation, so the ratios compare like "
+             "with like.")
     L.append("- Every C++ run happens in a process that has already started a thread: glibc "
              "drops the `lock` prefix from pthread mutexes while a process has never had a "
              "second thread, which would make the single-threaded lock workload measure "
@@ -414,6 +424,7 @@ def main():
     ap.add_argument("--scale", type=int, default=1, help="multiply the operation counts")
     ap.add_argument("--timeout", type=float, default=None, help="watchdog per run, seconds")
     ap.add_argument("--only", default=None, help="regex: run only matching cases")
+    ap.add_argument("--impls", default=None, help="regex: run only matching implementations")
     ap.add_argument("--no-python", action="store_true")
     ap.add_argument("--fragments", default=os.path.join(ROOT, "docs", "bench"),
                     help="directory of *.md fragments appended to the report")
@@ -439,6 +450,8 @@ def main():
                        key=lambda i: IMPL_ORDER.index(i) if i in IMPL_ORDER else 99)
         if not a.no_python and os.path.exists(os.path.join(PY_DIR, c["workload"] + ".py")):
             impls.append("python")
+        if a.impls:
+            impls = [i for i in impls if re.fullmatch(a.impls, i)]
         impls_of[c["name"]] = impls
     total = sum(len(impls_of[c["name"]]) for c in cases) * a.rounds
     tty = sys.stderr.isatty()
