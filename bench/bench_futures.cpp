@@ -49,8 +49,8 @@ int workers() {
 // ---- the floor: a raw futex ping-pong ---------------------------------------
 
 long futex(std::atomic<std::uint32_t>& w, int op, std::uint32_t v) {
-  return ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&w), op | FUTEX_PRIVATE_FLAG, v, nullptr,
-                   nullptr, 0);
+  return ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&w), op | FUTEX_PRIVATE_FLAG, v,
+                   nullptr, nullptr, 0);
 }
 
 void BM_Latency_FutexPingPongFloor(benchmark::State& state) {
@@ -211,7 +211,8 @@ void BM_Throughput_StdAsync(benchmark::State& state) {
     long sum = 0;
     for (long base = 0; base < kTasks; base += kBatch) {
       fs.clear();
-      for (long i = base; i < base + kBatch; ++i) fs.push_back(std::async(std::launch::async, [i] { return i; }));
+      for (long i = base; i < base + kBatch; ++i)
+        fs.push_back(std::async(std::launch::async, [i] { return i; }));
       for (auto& f : fs) sum += f.get();
     }
     finish(state, sum);
@@ -243,7 +244,8 @@ void BM_Throughput_TBB(benchmark::State& state) {
   std::vector<long> results(kTasks);
   tbb::task_group g;
   for (auto _ : state) {
-    for (long i = 0; i < kTasks; ++i) g.run([&results, i] { results[static_cast<std::size_t>(i)] = i; });
+    for (long i = 0; i < kTasks; ++i)
+      g.run([&results, i] { results[static_cast<std::size_t>(i)] = i; });
     g.wait();
     long sum = 0;
     for (long r : results) sum += r;

@@ -7,7 +7,9 @@
 
 using namespace std::chrono_literals;
 
-int word_length(const std::string& w) { return static_cast<int>(w.size()); }
+int word_length(const std::string& w) {
+  return static_cast<int>(w.size());
+}
 
 int main() {
   spindle::ThreadPoolExecutor pool({.max_workers = 4, .thread_name_prefix = "example"});

@@ -62,7 +62,8 @@ void report_unretrieved(const std::exception_ptr& e) noexcept {
 
 void report_callback_exception(const void* future, const std::exception_ptr& e) noexcept {
   try {
-    std::fprintf(stderr, "exception calling callback for <Future at %p>\n%s\n", future, describe(e).c_str());
+    std::fprintf(stderr, "exception calling callback for <Future at %p>\n%s\n", future,
+                 describe(e).c_str());
     std::fflush(stderr);
   } catch (...) {
   }
@@ -98,16 +99,23 @@ FutureStateBase::~FutureStateBase() {
   }
 }
 
-void FutureStateBase::throw_cancelled() { throw CancelledError(); }
-void FutureStateBase::throw_timeout() { throw TimeoutError("future not done within the timeout"); }
-void FutureStateBase::throw_empty() { throw InvalidStateError("empty future handle (moved from)"); }
+void FutureStateBase::throw_cancelled() {
+  throw CancelledError();
+}
+void FutureStateBase::throw_timeout() {
+  throw TimeoutError("future not done within the timeout");
+}
+void FutureStateBase::throw_empty() {
+  throw InvalidStateError("empty future handle (moved from)");
+}
 
 void FutureStateBase::throw_invalid_state() const {
   static const char* const names[] = {"PENDING",  "RUNNING",  "CANCELLED", "CANCELLED_AND_NOTIFIED",
                                       "FINISHED", "FINISHED", "?",         "?"};
   const std::uint32_t s = word() & kStateMask;
   char buf[96];
-  std::snprintf(buf, sizeof buf, "%s: <Future at %p state=%s>", names[s], static_cast<const void*>(this),
+  std::snprintf(buf, sizeof buf, "%s: <Future at %p state=%s>", names[s],
+                static_cast<const void*>(this),
                 s == kCancelled || s == kCancelledNotified ? "cancelled" : "finished");
   throw InvalidStateError(buf);
 }
@@ -132,7 +140,8 @@ bool FutureStateBase::wait_slow(Deadline deadline) {
     std::uint32_t w = word_.load(std::memory_order_acquire);
     if (is_done(w)) return true;
     if ((w & kParked) == 0 &&
-        !word_.compare_exchange_weak(w, w | kParked, std::memory_order_acquire, std::memory_order_acquire)) {
+        !word_.compare_exchange_weak(w, w | kParked, std::memory_order_acquire,
+                                     std::memory_order_acquire)) {
       continue;
     }
     if (!park(word_, w | kParked, deadline, site)) return done();
@@ -289,7 +298,9 @@ void FutureStateBase::remove_waiter(Listener* node) noexcept {
 
 // ---- MultiWaiter ----------------------------------------------------------
 
-void MultiWaiter::Node::fire(FutureStateBase& state) { waiter->on_done(index, state.failed()); }
+void MultiWaiter::Node::fire(FutureStateBase& state) {
+  waiter->on_done(index, state.failed());
+}
 
 void MultiWaiter::on_done(std::size_t index, bool failed) noexcept {
   lock_.acquire();
@@ -346,8 +357,12 @@ bool MultiWaiter::wait_for(Deadline deadline, bool any) noexcept {
   }
 }
 
-bool MultiWaiter::wait_until(Deadline deadline) noexcept { return wait_for(deadline, false); }
-bool MultiWaiter::wait_any_until(Deadline deadline) noexcept { return wait_for(deadline, true); }
+bool MultiWaiter::wait_until(Deadline deadline) noexcept {
+  return wait_for(deadline, false);
+}
+bool MultiWaiter::wait_any_until(Deadline deadline) noexcept {
+  return wait_for(deadline, true);
+}
 
 void wait_states(const std::vector<FutureStateBase*>& states, Deadline deadline, ReturnWhen mode) {
   // Python's order: return at once if the condition already holds.

@@ -22,7 +22,8 @@ extern thread_local const void* tls_current_executor;
 
 namespace {
 
-constexpr const char* kBrokenMessage = "A thread initializer failed, the thread pool is not usable anymore";
+constexpr const char* kBrokenMessage =
+    "A thread initializer failed, the thread pool is not usable anymore";
 
 int default_max_workers() {
   int cpus = 0;
@@ -48,8 +49,12 @@ class PoolCore : public std::enable_shared_from_this<PoolCore> {
   static constexpr std::uint32_t kShutdown = 1;  // shutdown() was called
   static constexpr std::uint32_t kExiting = 2;   // the process exit hook ran
 
-  PoolCore(const void* owner, int max_workers, std::string prefix, std::function<void()> initializer)
-      : owner_(owner), max_workers_(max_workers), prefix_(std::move(prefix)), initializer_(std::move(initializer)) {}
+  PoolCore(const void* owner, int max_workers, std::string prefix,
+           std::function<void()> initializer)
+      : owner_(owner),
+        max_workers_(max_workers),
+        prefix_(std::move(prefix)),
+        initializer_(std::move(initializer)) {}
 
   void submit(FutureStateBase* task);
   void shutdown(bool wait, bool cancel_futures);
@@ -151,7 +156,8 @@ void PoolCore::submit(FutureStateBase* task) {
     if (broken_) throw BrokenThreadPool(kBrokenMessage);
     const std::uint32_t closed = closed_.load(std::memory_order_relaxed);
     if (closed & kShutdown) throw RuntimeError("cannot schedule new futures after shutdown");
-    if (closed & kExiting) throw RuntimeError("cannot schedule new futures after interpreter shutdown");
+    if (closed & kExiting)
+      throw RuntimeError("cannot schedule new futures after interpreter shutdown");
     task->next_ = nullptr;
     if (tail_ != nullptr) {
       tail_->next_ = task;
@@ -201,7 +207,8 @@ FutureStateBase* PoolCore::pop(bool& closed) {
 }
 
 bool PoolCore::work_or_closed() const noexcept {
-  return head_.load(std::memory_order_relaxed) != nullptr || closed_.load(std::memory_order_relaxed) != 0;
+  return head_.load(std::memory_order_relaxed) != nullptr ||
+         closed_.load(std::memory_order_relaxed) != 0;
 }
 
 void PoolCore::wait_for_work() {
@@ -211,8 +218,9 @@ void PoolCore::wait_for_work() {
   // Measured in bench/bench_futures.cpp: without it every submit paid a
   // futex wake and every worker a futex wait.
   std::uint32_t spinners = spinning_.load(std::memory_order_relaxed);
-  const bool spin = spinners < max_spinners_ &&
-                    spinning_.compare_exchange_strong(spinners, spinners + 1, std::memory_order_seq_cst);
+  const bool spin =
+      spinners < max_spinners_ &&
+      spinning_.compare_exchange_strong(spinners, spinners + 1, std::memory_order_seq_cst);
   if (spin) {
     for (int round = 0; round < kIdleSpinRounds; ++round) {
       for (int i = 0; i < 64; ++i) {
@@ -357,9 +365,11 @@ ThreadPoolExecutor::ThreadPoolExecutor(ThreadPoolOptions options) {
   std::string prefix = std::move(options.thread_name_prefix);
   if (prefix.empty()) {
     static std::atomic<unsigned> counter{0};
-    prefix = "ThreadPoolExecutor-" + std::to_string(counter.fetch_add(1, std::memory_order_relaxed));
+    prefix =
+        "ThreadPoolExecutor-" + std::to_string(counter.fetch_add(1, std::memory_order_relaxed));
   }
-  core_ = std::make_shared<detail::PoolCore>(this, max_workers, std::move(prefix), std::move(options.initializer));
+  core_ = std::make_shared<detail::PoolCore>(this, max_workers, std::move(prefix),
+                                             std::move(options.initializer));
   if (!detail::register_pool(core_)) core_->close_for_exit();
 }
 
@@ -368,10 +378,20 @@ ThreadPoolExecutor::~ThreadPoolExecutor() {
   core_->shutdown(true, false);
 }
 
-void ThreadPoolExecutor::shutdown(bool wait, bool cancel_futures) { core_->shutdown(wait, cancel_futures); }
-int ThreadPoolExecutor::max_workers() const noexcept { return core_->max_workers(); }
-const std::string& ThreadPoolExecutor::thread_name_prefix() const noexcept { return core_->prefix(); }
-int ThreadPoolExecutor::num_threads() const noexcept { return core_->num_threads(); }
-void ThreadPoolExecutor::schedule(detail::FutureStateBase* task) { core_->submit(task); }
+void ThreadPoolExecutor::shutdown(bool wait, bool cancel_futures) {
+  core_->shutdown(wait, cancel_futures);
+}
+int ThreadPoolExecutor::max_workers() const noexcept {
+  return core_->max_workers();
+}
+const std::string& ThreadPoolExecutor::thread_name_prefix() const noexcept {
+  return core_->prefix();
+}
+int ThreadPoolExecutor::num_threads() const noexcept {
+  return core_->num_threads();
+}
+void ThreadPoolExecutor::schedule(detail::FutureStateBase* task) {
+  core_->submit(task);
+}
 
 }  // namespace spindle

@@ -46,7 +46,9 @@ void spin_until(const std::function<bool()>& pred) {
   while (!pred()) std::this_thread::yield();
 }
 
-int square(int x) { return x * x; }
+int square(int x) {
+  return x * x;
+}
 
 }  // namespace
 
@@ -149,9 +151,11 @@ TEST(ThreadPoolExecutor, SubmitDeducesResultTypes) {
   spindle_test::Watchdog dog("submit types");
   ThreadPoolExecutor pool(2);
   Future<int> a = pool.submit(square, 5);
-  Future<std::string> b = pool.submit([](std::string s, int n) { return s + std::to_string(n); }, "x", 1);
+  Future<std::string> b =
+      pool.submit([](std::string s, int n) { return s + std::to_string(n); }, "x", 1);
   Future<void> c = pool.submit([] {});
-  Future<std::unique_ptr<int>> d = pool.submit([](std::unique_ptr<int> p) { return p; }, std::make_unique<int>(4));
+  Future<std::unique_ptr<int>> d =
+      pool.submit([](std::unique_ptr<int> p) { return p; }, std::make_unique<int>(4));
   EXPECT_EQ(a.result(), 25);
   EXPECT_EQ(b.result(), "x1");
   c.result();
@@ -169,7 +173,8 @@ TEST(ThreadPoolExecutor, TaskExceptionGoesToTheFuture) {
 TEST(ThreadPoolExecutor, UnretrievedTaskExceptionReachesTheHook) {
   spindle_test::Watchdog dog("unretrieved");
   std::atomic<int> calls{0};
-  auto prev = spindle::set_unretrieved_exception_hook([&](std::exception_ptr) { calls.fetch_add(1); });
+  auto prev =
+      spindle::set_unretrieved_exception_hook([&](std::exception_ptr) { calls.fetch_add(1); });
   {
     ThreadPoolExecutor pool(1);
     auto f = pool.submit([]() -> int { throw std::runtime_error("dropped"); });
@@ -269,7 +274,7 @@ TEST(Map, C101_results_in_input_order) {
   EXPECT_EQ(out, (std::vector<int>{25, 1, 16, 4, 9}));
   std::vector<std::string> words{"a", "b", "c"};
   std::vector<std::string> joined;
-  for (auto& r : pool.map([](const std::string& w, int n) { return w + std::to_string(n); }, words,
+  for (auto& r : pool.map([](const std::string&w, int n) { return w + std::to_string(n); }, words,
                           std::vector<int>{1, 2}))
     joined.push_back(r);
   EXPECT_EQ(joined, (std::vector<std::string>{"a1", "b2"}));  // zip stops at the shortest
@@ -350,7 +355,8 @@ TEST(Map, C101_buffersize_consumes_everything_lazily) {
   spindle_test::Watchdog dog("map buffersize all");
   ThreadPoolExecutor pool(3);
   long sum = 0;
-  for (auto& r : pool.map(square, std::vector<int>{1, 2, 3, 4, 5, 6, 7}, spindle::MapOptions{.buffersize = 3}))
+  for (auto& r : pool.map(square, std::vector<int>{1, 2, 3, 4, 5, 6, 7},
+                          spindle::MapOptions{.buffersize = 3}))
     sum += r;
   EXPECT_EQ(sum, 140);
 }

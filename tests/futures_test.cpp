@@ -111,13 +111,15 @@ TEST(Future, C97_set_result_or_exception_twice_throws_InvalidStateError) {
   Future<int> f;
   f.set_result(1);
   EXPECT_THROW(f.set_result(2), spindle::InvalidStateError);
-  EXPECT_THROW(f.set_exception(std::make_exception_ptr(std::runtime_error("x"))), spindle::InvalidStateError);
+  EXPECT_THROW(f.set_exception(std::make_exception_ptr(std::runtime_error("x"))),
+               spindle::InvalidStateError);
   EXPECT_EQ(f.result(), 1);
 
   Future<int> c;
   c.cancel();
   EXPECT_THROW(c.set_result(2), spindle::InvalidStateError);
-  EXPECT_THROW(c.set_exception(std::make_exception_ptr(std::runtime_error("x"))), spindle::InvalidStateError);
+  EXPECT_THROW(c.set_exception(std::make_exception_ptr(std::runtime_error("x"))),
+               spindle::InvalidStateError);
   try {
     c.set_result(3);
   } catch (const spindle::InvalidStateError& e) {
@@ -165,7 +167,8 @@ TEST(Future, C98_callback_added_to_a_done_future_runs_at_once) {
 TEST(Future, C98_callbacks_run_on_cancel_with_untyped_handle) {
   Future<std::string> f;
   bool saw_cancelled = false;
-  static_cast<FutureBase&>(f).add_done_callback([&](FutureBase& g) { saw_cancelled = g.cancelled(); });
+  static_cast<FutureBase&>(f).add_done_callback(
+      [&](FutureBase& g) { saw_cancelled = g.cancelled(); });
   f.cancel();
   EXPECT_TRUE(saw_cancelled);
 }

@@ -1,10 +1,10 @@
 // spindle/futures.hpp - Python's concurrent.futures for threads.
 //
-//     spindle::ThreadPoolExecutor pool(4);                 // or {.max_workers = 4, .thread_name_prefix = "io"}
-//     spindle::Future<int> f = pool.submit(square, 7);     // R deduced from square(int)
-//     int v = f.result();                                  // blocks; rethrows square's exception
-//     for (auto& r : pool.map(square, std::vector{1, 2, 3})) use(r);   // input order, lazily
-//     auto [done, not_done] = spindle::wait(futures, 5s, spindle::FIRST_COMPLETED);
+//     spindle::ThreadPoolExecutor pool(4);                 // or {.max_workers = 4,
+//     .thread_name_prefix = "io"} spindle::Future<int> f = pool.submit(square, 7);     // R deduced
+//     from square(int) int v = f.result();                                  // blocks; rethrows
+//     square's exception for (auto& r : pool.map(square, std::vector{1, 2, 3})) use(r);   // input
+//     order, lazily auto [done, not_done] = spindle::wait(futures, 5s, spindle::FIRST_COMPLETED);
 //     for (auto& g : spindle::as_completed(futures)) use(g.result());
 //
 // Future<T> is a shared handle (copying it shares the same future, like a
@@ -146,11 +146,12 @@ class FutureBase {
   /// exception from fn is reported on stderr and ignored (C98).
   template <class F>
   void add_done_callback(F fn) {
-    st().add_callback(new detail::CallbackNode([fn = std::move(fn)](detail::FutureStateBase& s) mutable {
-      s.add_ref();
-      FutureBase f(detail::AdoptState{}, &s);
-      fn(f);
-    }));
+    st().add_callback(
+        new detail::CallbackNode([fn = std::move(fn)](detail::FutureStateBase& s) mutable {
+          s.add_ref();
+          FutureBase f(detail::AdoptState{}, &s);
+          fn(f);
+        }));
   }
 
   // ---- for executor writers (Python's Future internals) -------------------
@@ -200,7 +201,8 @@ class Future : public FutureBase {
 
  public:
   using value_type = T;
-  using result_reference = std::conditional_t<std::is_void_v<T>, void, std::add_lvalue_reference_t<T>>;
+  using result_reference =
+      std::conditional_t<std::is_void_v<T>, void, std::add_lvalue_reference_t<T>>;
 
   /// A new pending future, for executor writers (Python's Future()).
   Future() : FutureBase(detail::AdoptState{}, new State) {}
@@ -232,24 +234,20 @@ class Future : public FutureBase {
   /// calling thread. Throws InvalidStateError if already finished or
   /// cancelled (C97).
   template <class U = T>
-    requires(!std::is_void_v<T>)
-  void set_result(U&& value) {
+  requires(!std::is_void_v<T>) void set_result(U&& value) {
     typed().set_result(std::forward<U>(value));
   }
-  void set_result()
-    requires std::is_void_v<T>
-  {
-    typed().set_result();
-  }
+  void set_result() requires std::is_void_v<T> { typed().set_result(); }
 
   /// As FutureBase::add_done_callback, but fn gets this Future<T>&.
   template <class F>
   void add_done_callback(F fn) {
-    st().add_callback(new detail::CallbackNode([fn = std::move(fn)](detail::FutureStateBase& s) mutable {
-      s.add_ref();
-      Future<T> f(detail::AdoptState{}, &s);
-      fn(f);
-    }));
+    st().add_callback(
+        new detail::CallbackNode([fn = std::move(fn)](detail::FutureStateBase& s) mutable {
+          s.add_ref();
+          Future<T> f(detail::AdoptState{}, &s);
+          fn(f);
+        }));
   }
 
  private:
@@ -317,7 +315,8 @@ DoneAndNotDoneFutures<F> wait_impl(std::vector<F> fs, Deadline deadline, ReturnW
   for (const FutureBase& f : fs) states.push_back(f.state_ptr());
   wait_states(states, deadline, mode);
   DoneAndNotDoneFutures<F> r;
-  for (auto& f : fs) (static_cast<const FutureBase&>(f).done() ? r.done : r.not_done).push_back(std::move(f));
+  for (auto& f : fs)
+    (static_cast<const FutureBase&>(f).done() ? r.done : r.not_done).push_back(std::move(f));
   return r;
 }
 
@@ -336,7 +335,8 @@ auto wait(R&& fs, ReturnWhen return_when = ALL_COMPLETED) {
 /// As wait(fs, return_when), returning when `timeout` has passed even if the
 /// condition does not hold (no exception: look at not_done).
 template <std::ranges::input_range R, class Rep, class Period>
-auto wait(R&& fs, std::chrono::duration<Rep, Period> timeout, ReturnWhen return_when = ALL_COMPLETED) {
+auto wait(R&& fs, std::chrono::duration<Rep, Period> timeout,
+          ReturnWhen return_when = ALL_COMPLETED) {
   using F = detail::future_of_range<R>;
   const detail::Deadline d = detail::future_deadline(timeout);
   return detail::wait_impl(detail::unique_futures<F>(fs), d, return_when);
@@ -344,7 +344,8 @@ auto wait(R&& fs, std::chrono::duration<Rep, Period> timeout, ReturnWhen return_
 /// wait({f1, f2, ...}) for futures of mixed result types.
 inline DoneAndNotDoneFutures<FutureBase> wait(std::initializer_list<FutureBase> fs,
                                               ReturnWhen return_when = ALL_COMPLETED) {
-  return detail::wait_impl(detail::unique_futures<FutureBase>(fs), detail::Deadline::never(), return_when);
+  return detail::wait_impl(detail::unique_futures<FutureBase>(fs), detail::Deadline::never(),
+                           return_when);
 }
 template <class Rep, class Period>
 DoneAndNotDoneFutures<FutureBase> wait(std::initializer_list<FutureBase> fs,
@@ -394,7 +395,9 @@ class AsCompleted {
       return *this;
     }
     void operator++(int) { ++*this; }
-    friend bool operator==(const iterator& it, std::default_sentinel_t) noexcept { return it.r_ == nullptr; }
+    friend bool operator==(const iterator& it, std::default_sentinel_t) noexcept {
+      return it.r_ == nullptr;
+    }
 
    private:
     friend class AsCompleted;
@@ -407,7 +410,9 @@ class AsCompleted {
   std::default_sentinel_t end() const noexcept { return {}; }
 
  private:
-  detail::FutureStateBase* state(std::size_t i) const { return static_cast<const FutureBase&>(fs_[i]).state_ptr(); }
+  detail::FutureStateBase* state(std::size_t i) const {
+    return static_cast<const FutureBase&>(fs_[i]).state_ptr();
+  }
   bool advance() {
     while (ready_.empty()) {
       if (pending_ == 0) return false;
@@ -443,7 +448,8 @@ AsCompleted<detail::future_of_range<R>> as_completed(R&& fs) {
 }
 /// as_completed(fs, timeout): TimeoutError once `timeout` from now has passed.
 template <std::ranges::input_range R, class Rep, class Period>
-AsCompleted<detail::future_of_range<R>> as_completed(R&& fs, std::chrono::duration<Rep, Period> timeout) {
+AsCompleted<detail::future_of_range<R>> as_completed(R&& fs,
+                                                     std::chrono::duration<Rep, Period> timeout) {
   using F = detail::future_of_range<R>;
   const detail::Deadline d = detail::future_deadline(timeout);
   return AsCompleted<F>(detail::unique_futures<F>(fs), d);

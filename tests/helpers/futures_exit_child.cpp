@@ -17,7 +17,9 @@ std::atomic<bool> gate{false};
 // Registered with std::atexit after the pool's first worker started, so it
 // runs before spindle's exit handler: only then may the first task finish,
 // so all the other tasks are still queued when the exit begins.
-void open_gate() { gate.store(true); }
+void open_gate() {
+  gate.store(true);
+}
 
 void submit_all(spindle::ThreadPoolExecutor& pool, std::atomic<int>& count) {
   (void)pool.submit([] {

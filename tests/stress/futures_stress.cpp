@@ -37,7 +37,8 @@ void expect_os_threads_back_to(int baseline) {
 }
 
 void tiny_tasks(int max_workers) {
-  spindle_test::Watchdog dog("tiny tasks, max_workers=" + std::to_string(max_workers), std::chrono::seconds(600));
+  spindle_test::Watchdog dog("tiny tasks, max_workers=" + std::to_string(max_workers),
+                             std::chrono::seconds(600));
   const long n = spindle_test::scaled(1'000'000);
   const std::size_t threads_before = spindle::active_count();
   const int os_before = os_thread_count();
@@ -59,9 +60,15 @@ void tiny_tasks(int max_workers) {
 
 }  // namespace
 
-TEST(FuturesStress, MillionTinyTasks1Worker) { tiny_tasks(1); }
-TEST(FuturesStress, MillionTinyTasks4Workers) { tiny_tasks(4); }
-TEST(FuturesStress, MillionTinyTasks32Workers) { tiny_tasks(32); }
+TEST(FuturesStress, MillionTinyTasks1Worker) {
+  tiny_tasks(1);
+}
+TEST(FuturesStress, MillionTinyTasks4Workers) {
+  tiny_tasks(4);
+}
+TEST(FuturesStress, MillionTinyTasks32Workers) {
+  tiny_tasks(32);
+}
 
 TEST(FuturesStress, ShutdownWithCancelFuturesRacingSubmit) {
   spindle_test::Watchdog dog("shutdown racing submit", std::chrono::seconds(600));

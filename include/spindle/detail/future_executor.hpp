@@ -54,7 +54,8 @@ template <class A, class B, class... C>
 struct last_is_map_options<A, B, C...> : last_is_map_options<B, C...> {};
 
 template <class F, class... A>
-using submit_result_t = std::remove_cvref_t<std::invoke_result_t<std::decay_t<F>, std::decay_t<A>...>>;
+using submit_result_t =
+    std::remove_cvref_t<std::invoke_result_t<std::decay_t<F>, std::decay_t<A>...>>;
 
 }  // namespace detail
 
@@ -88,7 +89,9 @@ class MapResults {
       return *this;
     }
     void operator++(int) { ++*this; }
-    friend bool operator==(const iterator& it, std::default_sentinel_t) noexcept { return it.r_ == nullptr; }
+    friend bool operator==(const iterator& it, std::default_sentinel_t) noexcept {
+      return it.r_ == nullptr;
+    }
 
    private:
     friend class MapResults;
@@ -168,8 +171,10 @@ class Executor {
     if constexpr (detail::last_is_map_options<A...>::value) {
       auto t = std::forward_as_tuple(std::forward<A>(a)...);
       return [&]<std::size_t... I>(std::index_sequence<I...>) {
-        return map_impl(std::get<sizeof...(A) - 1>(t), std::forward<F>(fn), std::get<I>(std::move(t))...);
-      }(std::make_index_sequence<sizeof...(A) - 1>{});
+        return map_impl(std::get<sizeof...(A) - 1>(t), std::forward<F>(fn),
+                        std::get<I>(std::move(t))...);
+      }
+      (std::make_index_sequence<sizeof...(A) - 1>{});
     } else {
       return map_impl(MapOptions{}, std::forward<F>(fn), std::forward<A>(a)...);
     }
@@ -212,8 +217,11 @@ class Executor::Source final : public detail::MapSource<R> {
     if (at_end(std::index_sequence_for<Rs...>{})) return false;
     out.push_back(std::apply(
         [&](auto&... it) {
-          return ex.submit([fn = fn_](auto&&... x) -> R { return std::invoke(*fn, std::forward<decltype(x)>(x)...); },
-                           *it...);
+          return ex.submit(
+              [fn = fn_](auto&&... x) -> R {
+                return std::invoke(*fn, std::forward<decltype(x)>(x)...);
+              },
+              *it...);
         },
         its_));
     std::apply([](auto&... it) { (++it, ...); }, its_);
@@ -235,12 +243,13 @@ auto Executor::map_impl(const MapOptions& opt, F&& fn, Rs&&... rs) {
   static_assert(sizeof...(Rs) > 0, "map() needs at least one input range");
   using Fn = std::decay_t<F>;
   using R = std::remove_cvref_t<std::invoke_result_t<Fn&, std::ranges::range_value_t<Rs>&&...>>;
-  static_assert(!std::is_void_v<R>, "map() needs a function that returns a value; use submit() for void");
+  static_assert(!std::is_void_v<R>,
+                "map() needs a function that returns a value; use submit() for void");
   const detail::Deadline deadline =
       opt.timeout ? detail::future_deadline(*opt.timeout) : detail::Deadline::never();
   if (opt.buffersize && *opt.buffersize < 1) throw ValueError("buffersize must be None or > 0");
-  std::unique_ptr<detail::MapSource<R>> src =
-      std::make_unique<Source<R, Fn, Rs...>>(std::make_shared<Fn>(std::forward<F>(fn)), std::forward<Rs>(rs)...);
+  std::unique_ptr<detail::MapSource<R>> src = std::make_unique<Source<R, Fn, Rs...>>(
+      std::make_shared<Fn>(std::forward<F>(fn)), std::forward<Rs>(rs)...);
   std::deque<Future<R>> fs;
   if (opt.buffersize) {
     for (long i = 0; i < *opt.buffersize && src->submit_next(*this, fs); ++i) {
@@ -291,7 +300,8 @@ class ThreadPoolExecutor final : public Executor {
   /// Throws ValueError "max_workers must be greater than 0" if max_workers <= 0 (C90).
   explicit ThreadPoolExecutor(int max_workers, std::string thread_name_prefix = {},
                               std::function<void()> initializer = {})
-      : ThreadPoolExecutor(ThreadPoolOptions{max_workers, std::move(thread_name_prefix), std::move(initializer)}) {}
+      : ThreadPoolExecutor(ThreadPoolOptions{max_workers, std::move(thread_name_prefix),
+                                             std::move(initializer)}) {}
   explicit ThreadPoolExecutor(ThreadPoolOptions options);
   ~ThreadPoolExecutor() override;
 

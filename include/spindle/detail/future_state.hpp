@@ -98,7 +98,9 @@ class FutureStateBase {
     const std::uint32_t s = w & kStateMask;
     return s == kCancelled || s == kCancelledNotified;
   }
-  [[nodiscard]] std::uint32_t word() const noexcept { return word_.load(std::memory_order_acquire); }
+  [[nodiscard]] std::uint32_t word() const noexcept {
+    return word_.load(std::memory_order_acquire);
+  }
   [[nodiscard]] bool done() const noexcept { return is_done(word()); }
   [[nodiscard]] bool cancelled() const noexcept { return is_cancelled(word()); }
   [[nodiscard]] bool running() const noexcept {
@@ -194,8 +196,8 @@ class FutureStateBase {
   std::atomic<std::uint32_t> word_{kPending};
   std::atomic<std::uint32_t> refs_{1};
   std::atomic<bool> retrieved_{false};
-  Lock lock_;                  // guards head_/tail_
-  Listener* head_ = nullptr;   // FIFO of listeners
+  Lock lock_;                 // guards head_/tail_
+  Listener* head_ = nullptr;  // FIFO of listeners
   Listener* tail_ = nullptr;
 };
 
@@ -255,7 +257,10 @@ class TaskState final : public FutureState<T> {
         e = std::current_exception();
       }
       drop_callable(e);
-      if (e) this->complete_exception(std::move(e)); else this->emplace_and_publish();
+      if (e)
+        this->complete_exception(std::move(e));
+      else
+        this->emplace_and_publish();
     } else {
       std::optional<T> r;
       std::exception_ptr e;
@@ -265,7 +270,10 @@ class TaskState final : public FutureState<T> {
         e = std::current_exception();
       }
       drop_callable(e);
-      if (e) this->complete_exception(std::move(e)); else this->emplace_and_publish(std::move(*r));
+      if (e)
+        this->complete_exception(std::move(e));
+      else
+        this->emplace_and_publish(std::move(*r));
     }
   }
 
