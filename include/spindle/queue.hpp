@@ -60,10 +60,10 @@
 // failed move left it). Items whose moves may throw are kept boxed inside
 // the queue so that growing and sifting never move them.
 //
-// Speed. One spindle::Lock guards the storage; getters and putters that must
-// wait spin briefly without the lock and then park on their own word, and a
-// put or get makes no system call unless a thread is parked on the other
-// side. See docs/notes/queues.md and docs/bench/queues.md.
+// Speed. One spindle::Lock guards the storage; a getter or putter that must
+// wait parks on a node of its own, and a put or get makes no system call
+// unless a thread is parked on the other side - and then exactly one, for
+// the oldest such thread. See docs/notes/queues.md and docs/bench/queues.md.
 #pragma once
 
 #include <chrono>
