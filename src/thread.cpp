@@ -32,13 +32,18 @@ bool wait_terminated(ThreadCore& c, Deadline deadline) noexcept {
   const WaitSite site{"Thread.join", &c};
   for (;;) {
     std::uint32_t w = c.word.load(std::memory_order_acquire);
-    if ((w & ThreadCore::kStageMask) == ThreadCore::kTerminated) return true;
+    // kNew again only if pthread_create failed in start(): nothing to wait for.
+    const std::uint32_t stage = w & ThreadCore::kStageMask;
+    if (stage == ThreadCore::kTerminated || stage == ThreadCore::kNew) return true;
     if (!(w & ThreadCore::kWaiters)) {
       if (!c.word.compare_exchange_weak(w, w | ThreadCore::kWaiters, std::memory_order_acq_rel))
         continue;
       w |= ThreadCore::kWaiters;
     }
-    if (!park(c.word, w, deadline, site)) return c.stage() == ThreadCore::kTerminated;
+    if (!park(c.word, w, deadline, site)) {
+      const std::uint32_t now = c.stage();
+      return now == ThreadCore::kTerminated || now == ThreadCore::kNew;
+    }
   }
 }
 }  // namespace detail

@@ -693,3 +693,26 @@ TEST(ThreadExit, C61_threads_started_during_the_exit_join_are_joined_too) {
   EXPECT_NE(r.out.find("link 5 done"), std::string::npos) << r.out;
 }
 #endif
+
+#if !defined(SPINDLE_TEST_SANITIZED)
+TEST(Thread, failed_start_throws_and_leaves_the_thread_unstarted) {
+  Watchdog wd("failed start");
+  const std::size_t before = spindle::active_count();
+  spindle::stack_size(std::size_t{1} << 46);  // 64 TiB: the stack mmap fails
+  spindle::Thread t([] {});
+  try {
+    t.start();
+    spindle::stack_size(0);
+    t.join();
+    GTEST_SKIP() << "the OS granted a 64 TiB stack";
+  } catch (const spindle::RuntimeError& e) {
+    spindle::stack_size(0);
+    EXPECT_STREQ(e.what(), "can't start new thread");
+  }
+  EXPECT_FALSE(t.is_alive());
+  EXPECT_EQ(t.state(), spindle::ThreadState::new_);
+  EXPECT_EQ(spindle::active_count(), before);
+  t.start();  // may be started again once the OS allows it
+  t.join();
+}
+#endif

@@ -49,9 +49,9 @@ void churn(long total, int batch, std::atomic<long>& ran) {
 TEST(ThreadStress, ten_thousand_short_threads_leave_nothing_behind) {
   Watchdog wd("thread churn", std::chrono::seconds(600));
   std::atomic<long> ran{0};
+  const long threads_before = os_thread_count();  // main + the watchdog
   churn(200, 100, ran);  // warm up allocator caches and the registry
-  wait_thread_count(os_thread_count() - 0);
-  const long threads_before = os_thread_count();
+  wait_thread_count(threads_before);
   const std::size_t active_before = spindle::active_count();
 #if !defined(SPINDLE_TEST_SANITIZED)
   const std::size_t heap_before = mallinfo2().uordblks;
@@ -60,8 +60,8 @@ TEST(ThreadStress, ten_thousand_short_threads_leave_nothing_behind) {
   ran = 0;
   churn(total, 100, ran);
   EXPECT_EQ(ran.load(), total);
-  wait_thread_count(threads_before);
-  EXPECT_EQ(os_thread_count(), threads_before);
+  wait_thread_count(threads_before);  // returns once every OS thread has gone
+  EXPECT_LE(os_thread_count(), threads_before);
   EXPECT_EQ(spindle::active_count(), active_before);
 #if !defined(SPINDLE_TEST_SANITIZED)
   const std::size_t heap_after = mallinfo2().uordblks;
