@@ -103,7 +103,7 @@ def build_cases(a):
     add("seed001_io", "seed001_io", {"ms": a.io_ms}, {"ms": 5}, warmup=0)
     add("seed004_counter", "seed004_counter", {"n": 20}, {"n": 2})
     add("floor_atomic", "floor_atomic", {"n": 2_000_000 * s}, {"n": 20_000})
-    add("floor_cacheline", "floor_cacheline", {"n": 20_000 * s}, {"n": 2_000})
+    add("floor_cacheline", "floor_cacheline", {"n": 5_000 * s}, {"n": 1_000})
     add("floor_futex", "floor_futex", {"n": 20_000 * s}, {"n": 500})
     add("floor_pthread", "floor_pthread", {"n": 2_000 * s}, {"n": 50})
     return cases
