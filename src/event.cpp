@@ -9,8 +9,9 @@ namespace {
 // that: a few pauses, then a few yields - on a loaded 2-core machine the
 // thread we wait for often needs this very core - and only then park.
 // Measured with bench/bench_primitives.cpp (docs/bench/primitives.md): 16
-// pauses + 8 yields cut the waiting thread's CPU per hand-off by about a third
-// against parking at once or after 100 pauses.
+// pauses + 8 yields cut the waiting thread's CPU per round trip against
+// parking at once / after 100 pauses: Event 3.5 / 4.4 -> 2.2 us, Barrier
+// 5.5 / 5.5 -> 1.9 us, Semaphore 2.4 / 4.8 -> 2.3 us.
 constexpr int kHandoffPauses = 16;
 constexpr int kHandoffYields = 8;
 template <class Pred>
