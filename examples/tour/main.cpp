@@ -189,7 +189,12 @@ int main(int argc, char** argv) {
     else if (arg == "--check") g_options.check = true;
     else if (arg == "--list") list = true;
     else if (arg == "--help" || arg == "-h") {
-      usage("the seed tutorials' programs, in C++");
+      std::cout << "tour: the programs of the threading tutorials in seeds/, run with spindle\n"
+                << "usage: tour [--quick] [--check] [--list] [SECTION...]\n"
+                << "  SECTION     run only these sections (see --list); seed-000 ... seed-004 run one tutorial\n"
+                << "  --list      list the sections and the seed each comes from\n"
+                << "  --quick     shorter sleeps and sizes (what the test suite runs)\n"
+                << "  --check     verify each section's outcome; exit 1 naming the failed checks\n";
       return 0;
     } else if (arg == "__child" && i + 1 < argc) {
       // A helper process started by run_child(); see RegisterChild.

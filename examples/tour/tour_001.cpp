@@ -267,6 +267,8 @@ TOUR_SECTION(lock_with, 1, "Lock as a context manager: with list_lock -> std::sc
   std::string text = "[";
   for (int x : shared_list) text += (text.size() > 1 ? ", " : "") + std::to_string(x);
   print("Shared list: ", text, "]");
+  note("the order varies from run to run; the scoped_lock is released at the end of its block, even by an");
+  note("exception, as 'with' does");
   auto sorted = shared_list;
   std::sort(sorted.begin(), sorted.end());
   tour::check(sorted == std::vector<int>({1, 2, 3, 4, 5, 6}), "all six items arrived, none lost");
@@ -330,6 +332,7 @@ TOUR_SECTION(event_signal, 1, "Event: one thread waits until another sets it") {
   t2.start();
   t1.join();
   t2.join();
+  note("wait() blocked until set(); set() wakes every waiting thread, and later waits return at once");
   tour::check(received && event.is_set(), "the waiter woke after set()");
 }
 
@@ -377,6 +380,7 @@ TOUR_SECTION(barrier_phases, 1, "Barrier(3): nobody proceeds until all three hav
     threads.back()->start();
   }
   for (auto& t : threads) t->join();
+  note("the workers arrived at different times and all three left together when the last one came");
   tour::check(!early.load(), "no worker passed the barrier before all three arrived");
 }
 
@@ -477,6 +481,7 @@ TOUR_SECTION(priority_queue, 1, "PriorityQueue: (priority, task) pairs come out 
   p_thread.join();
   c_thread.start();
   c_thread.join();
+  note("pairs compare like Python's tuples: by priority first, then by task");
   tour::check(order == std::vector<int>({1, 2, 3}), "tasks came out in priority order 1, 2, 3");
 }
 

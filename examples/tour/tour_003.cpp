@@ -353,6 +353,7 @@ TOUR_SECTION(traffic_light, 3, "Event as a traffic light: five cars wait for gre
   }
   t_light.join();
   for (auto& c : cars) c->join();
+  note("the cars blocked in wait() until the light's set() released all five at once");
   tour::check(drove.load() == 5 && drove_on_red.load() == 0, "all five cars drove, none on red");
 }
 

@@ -50,6 +50,7 @@ TOUR_SECTION(shared_counter, 4, "Example 1: five threads add 1000 each to a coun
   }
   for (auto& t : threads) t->join();
   print("Final counter value: ", counter);  // always 5000
+  note("5 threads x 1000 increments; with the lock held around each one, none is lost");
   tour::check(counter == 5000, "the counter is always 5000");
 }
 
