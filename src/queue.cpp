@@ -1,7 +1,30 @@
 // Slow paths of the queues: waiting for an item, for room, for join().
 #include "spindle/detail/queue_core.hpp"
 
+#include <sched.h>
+
 namespace spindle::detail {
+namespace {
+
+// A getter's wait for a hand-off: a few pauses, then a few yields, then the
+// caller parks. On 2 loaded cores the producer a getter waits for often
+// needs this very core, so yielding it lets the hand-off happen without a
+// park and a wake (pure pause-spinning made ping-pong 2x slower; see
+// docs/notes/queues.md).
+template <class Pred>
+bool handoff_wait(Pred done) noexcept {
+  for (int i = 0; i < 16; ++i) {
+    if (done()) return true;
+    cpu_relax();
+  }
+  for (int i = 0; i < 8; ++i) {
+    if (done()) return true;
+    sched_yield();
+  }
+  return done();
+}
+
+}  // namespace
 
 void QueueCore::wait_in(WaitList& list, Deadline deadline, const char* kind) {
   Waiter self;
@@ -30,6 +53,7 @@ void QueueCore::signal_all(WaitList& list) noexcept {
 }
 
 void QueueCore::await_item(Deadline deadline, bool block) {
+  bool spun = false;
   while (count_.load(std::memory_order_relaxed) == 0) {
     // Python checks shutdown before blocking: a shut-down queue still hands
     // out what it holds, and only an empty one throws (C77).
@@ -41,10 +65,15 @@ void QueueCore::await_item(Deadline deadline, bool block) {
       lock_.release();
       throw Empty();  // C72
     }
-    // No spin before parking: measured on 2 loaded cores, a spin of ~2 us
-    // halved the ping-pong rate and tripled the CPU per item at 8P/8C,
-    // and its 1P/1C gain was within the noise (docs/notes/queues.md). The
-    // lock itself still spins briefly when it is contended.
+    if (!spun && getters_.head == nullptr) {
+      spun = true;
+      lock_.release();
+      handoff_wait([this] {
+        return count_.load(std::memory_order_relaxed) != 0 || shutdown_.load(std::memory_order_relaxed);
+      });
+      lock_.acquire();
+      continue;
+    }
     wait_in(getters_, deadline, "Queue.get");
   }
 }
