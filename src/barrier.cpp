@@ -3,33 +3,7 @@
 #include "spindle/barrier.hpp"
 
 #include <cstdint>
-#include <thread>
 #include <utility>
-
-namespace {
-// Waiting here is for another thread's action (a release, a set, the last
-// party), not for a short critical section to end, so the spin is shaped for
-// that: a few pauses, then a few yields - on a loaded 2-core machine the
-// thread we wait for often needs this very core - and only then park.
-// Measured with bench/bench_primitives.cpp (docs/bench/primitives.md): 16
-// pauses + 8 yields cut the waiting thread's CPU per round trip against
-// parking at once / after 100 pauses: Event 3.5 / 4.4 -> 2.2 us, Barrier
-// 5.5 / 5.5 -> 1.9 us, Semaphore 2.4 / 4.8 -> 2.3 us.
-constexpr int kHandoffPauses = 16;
-constexpr int kHandoffYields = 8;
-template <class Pred>
-bool handoff_spin(Pred done) noexcept {
-  for (int i = 0; i < kHandoffPauses; ++i) {
-    if (done()) return true;
-    spindle::detail::cpu_relax();
-  }
-  for (int i = 0; i < kHandoffYields; ++i) {
-    if (done()) return true;
-    std::this_thread::yield();
-  }
-  return done();
-}
-}  // namespace
 
 namespace spindle {
 
@@ -108,7 +82,7 @@ void Barrier::end_cycle(Outcome outcome) noexcept {
 std::size_t Barrier::await(Waiter& self, std::uint32_t seen, std::size_t index, detail::Deadline deadline) {
   const detail::WaitSite site{"Barrier", this};
   std::uint32_t outcome = kPending;
-  (void)handoff_spin([&] { return self.outcome.load(std::memory_order_relaxed) != kPending; });
+  (void)detail::handoff_spin([&] { return self.outcome.load(std::memory_order_relaxed) != kPending; });
   while ((outcome = self.outcome.load(std::memory_order_acquire)) == kPending) {
     if (!detail::park(generation_, seen, deadline, site)) {
       // C41: a timeout breaks the barrier for everyone - unless the cycle
