@@ -67,8 +67,9 @@ void QueueCore::await_item(Deadline deadline, bool block) {
     }
     if (!spun && getters_.head == nullptr && putters_.head == nullptr) {
       // Only the first getter spins, and not while producers are parked on
-      // a full queue: with either, spinning getters took the bounded 2P/2C
-      // and 8P/8C runs from ~5-6 to ~1-2 M items/s (docs/notes/queues.md).
+      // a full queue: without that rule, spinning getters took the bounded
+      // 2P/2C and 8P/8C runs from ~5-6 to ~1-2 M items/s in some rounds
+      // (docs/notes/queues.md).
       spun = true;
       lock_.release();
       handoff_wait([this] {

@@ -63,7 +63,10 @@
 // Speed. One spindle::Lock guards the storage; a getter or putter that must
 // wait parks on a node of its own, and a put or get makes no system call
 // unless a thread is parked on the other side - and then exactly one, for
-// the oldest such thread. See docs/notes/queues.md and docs/bench/queues.md.
+// the oldest such thread. Before parking, the first getter to find the
+// queue empty pauses and yields briefly, and the first putter to find it
+// full pauses briefly (each only when the measurements said it pays on 2
+// cores). See docs/notes/queues.md and docs/bench/queues.md.
 #pragma once
 
 #include <chrono>
