@@ -54,10 +54,9 @@ bool park(const std::atomic<std::uint32_t>& word, std::uint32_t expected, Deadli
   return !(rc == -1 && err == ETIMEDOUT);
 }
 
-int unpark(const std::atomic<std::uint32_t>& word, int n) noexcept {
+int unpark_address(const void* address, int n) noexcept {
   if (n <= 0) return 0;
-  const long rc = futex(word, FUTEX_WAKE | FUTEX_PRIVATE_FLAG, static_cast<std::uint32_t>(n),
-                        nullptr, 0);
+  const long rc = ::syscall(SYS_futex, address, FUTEX_WAKE | FUTEX_PRIVATE_FLAG, n, nullptr, nullptr, 0);
   return rc > 0 ? static_cast<int>(rc) : 0;
 }
 

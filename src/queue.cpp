@@ -1,30 +1,7 @@
 // Slow paths of the queues: waiting for an item, for room, for join().
 #include "spindle/detail/queue_core.hpp"
 
-#include <sched.h>
-
 namespace spindle::detail {
-namespace {
-
-// A getter's wait for a hand-off: a few pauses, then a few yields, then the
-// caller parks. On 2 loaded cores the producer a getter waits for often
-// needs this very core, so yielding it lets the hand-off happen without a
-// park and a wake (pure pause-spinning made ping-pong 2x slower; see
-// docs/notes/queues.md).
-template <class Pred>
-bool handoff_wait(Pred done) noexcept {
-  for (int i = 0; i < 16; ++i) {
-    if (done()) return true;
-    cpu_relax();
-  }
-  for (int i = 0; i < 8; ++i) {
-    if (done()) return true;
-    sched_yield();
-  }
-  return done();
-}
-
-}  // namespace
 
 void QueueCore::wait_in(WaitList& list, Deadline deadline, const char* kind) {
   Waiter self;
@@ -72,7 +49,7 @@ void QueueCore::await_item(Deadline deadline, bool block) {
       // (docs/notes/queues.md).
       spun = true;
       lock_.release();
-      handoff_wait([this] {
+      handoff_spin([this] {
         return count_.load(std::memory_order_relaxed) != 0 || shutdown_.load(std::memory_order_relaxed);
       });
       lock_.acquire();

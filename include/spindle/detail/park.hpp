@@ -102,8 +102,19 @@ ThreadWaitState& this_thread_wait_state() noexcept;
 bool park(const std::atomic<std::uint32_t>& word, std::uint32_t expected, Deadline deadline,
           WaitSite site) noexcept;
 
+/// Wakes at most `n` threads parked on the word at `address`, without
+/// touching the object there. For a waker that signalled a waiter's own word
+/// under a lock and wakes it after the unlock: by then the waiter may have
+/// seen the signal, returned and freed the word. The kernel only uses the
+/// address to find sleepers, so the worst case is a spurious wake-up of some
+/// later wait at that address, which every park caller tolerates by
+/// re-checking its condition (Rust's parking_lot relies on the same).
+int unpark_address(const void* address, int n) noexcept;
+
 /// Wakes at most `n` threads parked on `word`. Returns how many were woken.
-int unpark(const std::atomic<std::uint32_t>& word, int n) noexcept;
+inline int unpark(const std::atomic<std::uint32_t>& word, int n) noexcept {
+  return unpark_address(&word, n);
+}
 inline int unpark_one(const std::atomic<std::uint32_t>& word) noexcept { return unpark(word, 1); }
 inline int unpark_all(const std::atomic<std::uint32_t>& word) noexcept {
   return unpark(word, std::numeric_limits<int>::max());

@@ -103,8 +103,9 @@ class QueueCore {
       (w->next != nullptr ? w->next->prev : tail) = w->prev;
     }
   };
-  /// The word to unpark after the unlock, or null.
-  using Wake = const std::atomic<std::uint32_t>*;
+  /// The address of the word to unpark after the unlock, or null. Only an
+  /// address: its owner may have returned by then (see unpark_address).
+  using Wake = const void*;
 
   /// Books one item in; returns the getter to unpark after the unlock.
   [[nodiscard]] Wake note_put() noexcept {
@@ -118,7 +119,7 @@ class QueueCore {
     return signal_one(putters_);
   }
   static void wake(Wake w) noexcept {
-    if (w != nullptr) unpark_one(*w);
+    if (w != nullptr) unpark_address(w, 1);
   }
 
   /// Marks the queue shut down; `drained` items were removed (immediate).
