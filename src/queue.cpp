@@ -46,7 +46,7 @@ void QueueCore::await_item(Deadline deadline, bool block) {
       // Only the first getter spins, and not while producers are parked on
       // a full queue: without that rule, spinning getters took the bounded
       // 2P/2C and 8P/8C runs from ~5-6 to ~1-2 M items/s in some rounds
-      // (docs/notes/queues.md).
+      // (docs/design/queues.md).
       spun = true;
       lock_.release();
       handoff_spin([this] {
@@ -75,7 +75,7 @@ void QueueCore::await_room(Deadline deadline, bool block) {
       // not have filled), so room usually appears within a few hundred
       // nanoseconds. The first putter to find it full looks for a while
       // before parking; later ones park at once. Measured at 1P/1C with
-      // maxsize 1024 (docs/notes/queues.md).
+      // maxsize 1024 (docs/design/queues.md).
       spun = true;
       lock_.release();
       spin_until([this] {

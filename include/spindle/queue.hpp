@@ -66,7 +66,7 @@
 // the oldest such thread. Before parking, the first getter to find the
 // queue empty pauses and yields briefly, and the first putter to find it
 // full pauses briefly (each only when the measurements said it pays on 2
-// cores). See docs/notes/queues.md and docs/bench/queues.md.
+// cores). See docs/design/queues.md and docs/bench/queues.md.
 #pragma once
 
 #include <chrono>
