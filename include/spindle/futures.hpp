@@ -383,33 +383,16 @@ class AsCompleted {
     for (std::size_t i : installed_) state(i)->remove_waiter(&nodes_[i]);
   }
 
-  class iterator {
-   public:
-    using value_type = F;
-    using difference_type = std::ptrdiff_t;
-    iterator() = default;
-    F& operator*() const { return r_->fs_[r_->current_]; }
-    F* operator->() const { return &r_->fs_[r_->current_]; }
-    iterator& operator++() {
-      if (!r_->advance()) r_ = nullptr;
-      return *this;
-    }
-    void operator++(int) { ++*this; }
-    friend bool operator==(const iterator& it, std::default_sentinel_t) noexcept {
-      return it.r_ == nullptr;
-    }
-
-   private:
-    friend class AsCompleted;
-    explicit iterator(AsCompleted* r) : r_(r) {}
-    AsCompleted* r_ = nullptr;
-  };
+  /// An input iterator (detail::PullIterator); the sentinel is std::default_sentinel.
+  using iterator = detail::PullIterator<AsCompleted, F>;
 
   /// Blocks for the first future (may throw TimeoutError).
   iterator begin() { return advance() ? iterator(this) : iterator(); }
   std::default_sentinel_t end() const noexcept { return {}; }
 
  private:
+  friend iterator;
+  F& current() { return fs_[current_]; }
   detail::FutureStateBase* state(std::size_t i) const {
     return static_cast<const FutureBase&>(fs_[i]).state_ptr();
   }

@@ -77,33 +77,16 @@ class MapResults {
     for (auto& f : fs_) f.cancel();
   }
 
-  class iterator {
-   public:
-    using value_type = R;
-    using difference_type = std::ptrdiff_t;
-    iterator() = default;
-    R& operator*() const { return r_->current_.result(); }
-    R* operator->() const { return &r_->current_.result(); }
-    iterator& operator++() {
-      if (!r_->advance()) r_ = nullptr;
-      return *this;
-    }
-    void operator++(int) { ++*this; }
-    friend bool operator==(const iterator& it, std::default_sentinel_t) noexcept {
-      return it.r_ == nullptr;
-    }
-
-   private:
-    friend class MapResults;
-    explicit iterator(MapResults* r) : r_(r) {}
-    MapResults* r_ = nullptr;
-  };
+  /// An input iterator (detail::PullIterator); the sentinel is std::default_sentinel.
+  using iterator = detail::PullIterator<MapResults, R>;
 
   /// Blocks for the first result (may throw, see above).
   iterator begin() { return advance() ? iterator(this) : iterator(); }
   std::default_sentinel_t end() const noexcept { return {}; }
 
  private:
+  friend iterator;
+  R& current() { return current_.result(); }
   bool advance() {
     if (fs_.empty()) return false;
     if (src_) {  // buffersize: submit one more before waiting (Python's order)

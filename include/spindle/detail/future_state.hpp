@@ -22,6 +22,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <exception>
+#include <iterator>
 #include <optional>
 #include <type_traits>
 #include <utility>
@@ -32,6 +33,33 @@
 #include "spindle/lock.hpp"
 
 namespace spindle::detail {
+
+/// The iterator of a range that produces its elements one at a time (map's
+/// results, as_completed's futures): `Owner` has `bool advance()` - move to
+/// the next element, false at the end; it may block and may throw - and
+/// `V& current()`. A single-pass input iterator; compares equal to
+/// std::default_sentinel at the end.
+template <class Owner, class V>
+class PullIterator {
+ public:
+  using value_type = V;
+  using difference_type = std::ptrdiff_t;
+  PullIterator() = default;
+  explicit PullIterator(Owner* owner) noexcept : owner_(owner) {}
+  V& operator*() const { return owner_->current(); }
+  V* operator->() const { return &owner_->current(); }
+  PullIterator& operator++() {
+    if (!owner_->advance()) owner_ = nullptr;
+    return *this;
+  }
+  void operator++(int) { ++*this; }
+  friend bool operator==(const PullIterator& it, std::default_sentinel_t) noexcept {
+    return it.owner_ == nullptr;
+  }
+
+ private:
+  Owner* owner_ = nullptr;
+};
 
 class FutureStateBase;
 
