@@ -31,13 +31,14 @@
 #include <cstdint>
 #include <optional>
 
+#include "spindle/detail/acquire.hpp"
 #include "spindle/detail/deadline.hpp"
 #include "spindle/detail/park.hpp"
 #include "spindle/lock.hpp"
 
 namespace spindle {
 
-class Condition {
+class Condition : public detail::Acquirable<Condition> {
  public:
   /// A condition over a new RLock of its own (C15).
   Condition() : own_(std::in_place), rlock_(&*own_) {}
@@ -48,23 +49,12 @@ class Condition {
   Condition(const Condition&) = delete;
   Condition& operator=(const Condition&) = delete;
 
-  // The underlying lock, in all its forms (see lock.hpp).
-  bool acquire() { return lock_ ? lock_->acquire() : rlock_->acquire(); }
-  [[nodiscard]] bool acquire(bool blocking) {
-    return lock_ ? lock_->acquire(blocking) : rlock_->acquire(blocking);
-  }
-  template <class Rep, class Period>
-  [[nodiscard]] bool acquire(std::chrono::duration<Rep, Period> timeout) {
-    return lock_ ? lock_->acquire(timeout) : rlock_->acquire(timeout);
-  }
-  template <class Rep, class Period>
-  [[nodiscard]] bool acquire(bool blocking, std::chrono::duration<Rep, Period> timeout) {
-    return lock_ ? lock_->acquire(blocking, timeout) : rlock_->acquire(blocking, timeout);
-  }
+  // The underlying lock: acquire() in its four forms and the Lockable
+  // names come from detail::Acquirable and act on the Lock or RLock.
   void release() { lock_ ? lock_->release() : rlock_->release(); }
-  void lock() { acquire(); }
-  void unlock() { release(); }
-  [[nodiscard]] bool try_lock() { return acquire(false); }
+  [[nodiscard]] bool acquire_until(detail::Deadline deadline) {
+    return lock_ ? lock_->acquire_until(deadline) : rlock_->acquire_until(deadline);
+  }
 
   /// Releases the lock, blocks until notified, re-acquires the lock.
   /// Throws RuntimeError "cannot wait on un-acquired lock" (C10).
@@ -115,6 +105,8 @@ class Condition {
   void notify_all() { notify(std::numeric_limits<int>::max()); }
 
  private:
+  friend class detail::Acquirable<Condition>;
+  bool try_acquire_now() { return lock_ ? lock_->try_acquire_now() : rlock_->try_acquire_now(); }
   bool wait_until(detail::Deadline deadline);
   void check_owned(const char* message) const;
 

@@ -36,6 +36,7 @@
 #include <chrono>
 #include <cstdint>
 
+#include "spindle/detail/acquire.hpp"
 #include "spindle/detail/deadline.hpp"
 #include "spindle/detail/park.hpp"
 #include "spindle/errors.hpp"
@@ -43,37 +44,14 @@
 namespace spindle {
 
 /// threading.Lock: binary, ownerless.
-class Lock {
+class Lock : public detail::Acquirable<Lock> {
  public:
   Lock() noexcept = default;
   Lock(const Lock&) = delete;
   Lock& operator=(const Lock&) = delete;
 
-  /// Blocks until the lock is acquired. Always returns true (as Python does).
-  bool acquire() {
-    if (try_fast()) return true;
-    return acquire_slow(detail::Deadline::never());
-  }
-
-  /// blocking=false: takes the lock if it is free and returns at once; true
-  /// if acquired. blocking=true: as acquire().
-  [[nodiscard]] bool acquire(bool blocking) { return blocking ? acquire() : try_fast(); }
-
-  /// Blocks at most `timeout`; true if acquired, false if the time ran out.
-  /// Throws ValueError if negative, OverflowError if above TIMEOUT_MAX.
-  template <class Rep, class Period>
-  [[nodiscard]] bool acquire(std::chrono::duration<Rep, Period> timeout) {
-    const detail::Deadline d = detail::deadline_after(timeout);
-    return try_fast() || acquire_slow(d);
-  }
-
-  /// Python's acquire(blocking, timeout). A timeout with blocking=false throws
-  /// ValueError "can't specify a timeout for a non-blocking call" (C03).
-  template <class Rep, class Period>
-  [[nodiscard]] bool acquire(bool blocking, std::chrono::duration<Rep, Period> timeout) {
-    if (!blocking) throw ValueError(detail::kNonBlockingTimeout);
-    return acquire(timeout);
-  }
+  // acquire() in its four forms and the Lockable names come from
+  // detail::Acquirable (see the file comment for the forms).
 
   /// Releases the lock. Any thread may call it (C02). Throws RuntimeError
   /// "release unlocked lock" if the lock is not held (C01).
@@ -88,19 +66,6 @@ class Lock {
     return word_.load(std::memory_order_relaxed) != kUnlocked;
   }
 
-  // Lockable / TimedLockable.
-  void lock() { acquire(); }
-  void unlock() { release(); }
-  [[nodiscard]] bool try_lock() noexcept { return try_fast(); }
-  template <class Rep, class Period>
-  [[nodiscard]] bool try_lock_for(std::chrono::duration<Rep, Period> timeout) {
-    return acquire(timeout < timeout.zero() ? timeout.zero() : timeout);
-  }
-  template <class ClockT, class Dur>
-  [[nodiscard]] bool try_lock_until(std::chrono::time_point<ClockT, Dur> tp) {
-    return acquire_until(detail::deadline_at(tp));
-  }
-
   /// Blocks until acquired or `deadline` (an already validated deadline;
   /// for spindle's own layers). True if acquired.
   [[nodiscard]] bool acquire_until(detail::Deadline deadline) {
@@ -108,8 +73,10 @@ class Lock {
   }
 
  private:
+  friend class detail::Acquirable<Lock>;
   friend class Condition;
   friend class RLock;
+  bool try_acquire_now() noexcept { return try_fast(); }
   static constexpr std::uint32_t kUnlocked = 0;
   static constexpr std::uint32_t kLocked = 1;     // held, nobody parked
   static constexpr std::uint32_t kContended = 2;  // held, waiters may be parked
@@ -128,37 +95,15 @@ class Lock {
 
 /// threading.RLock: reentrant; the owner may acquire it again, and must
 /// release it as many times. Only the owner may release it (C06).
-class RLock {
+class RLock : public detail::Acquirable<RLock> {
  public:
   RLock() noexcept = default;
   RLock(const RLock&) = delete;
   RLock& operator=(const RLock&) = delete;
 
-  /// Blocks until acquired; returns at once (count + 1) if the caller owns it.
-  bool acquire() {
-    if (reenter()) return true;
-    lock_.acquire();
-    own(1);
-    return true;
-  }
-  /// Non-blocking when blocking=false; true if acquired.
-  [[nodiscard]] bool acquire(bool blocking) {
-    if (reenter()) return true;
-    if (!lock_.acquire(blocking)) return false;
-    own(1);
-    return true;
-  }
-  /// Blocks at most `timeout`; validation as Lock::acquire(timeout).
-  template <class Rep, class Period>
-  [[nodiscard]] bool acquire(std::chrono::duration<Rep, Period> timeout) {
-    return acquire_until(detail::deadline_after(timeout));
-  }
-  /// Python's acquire(blocking, timeout); ValueError if blocking=false (C03).
-  template <class Rep, class Period>
-  [[nodiscard]] bool acquire(bool blocking, std::chrono::duration<Rep, Period> timeout) {
-    if (!blocking) throw ValueError(detail::kNonBlockingTimeout);
-    return acquire(timeout);
-  }
+  // acquire() in its four forms and the Lockable names come from
+  // detail::Acquirable; each returns at once (count + 1) if the caller
+  // already owns the lock.
 
   /// Drops one level; the lock is free when the count reaches zero.
   /// Throws RuntimeError "cannot release un-acquired lock" if the caller is
@@ -178,19 +123,6 @@ class RLock {
     return owner_.load(std::memory_order_relaxed) == detail::thread_token();
   }
 
-  // Lockable / TimedLockable.
-  void lock() { acquire(); }
-  void unlock() { release(); }
-  [[nodiscard]] bool try_lock() { return acquire(false); }
-  template <class Rep, class Period>
-  [[nodiscard]] bool try_lock_for(std::chrono::duration<Rep, Period> timeout) {
-    return acquire(timeout < timeout.zero() ? timeout.zero() : timeout);
-  }
-  template <class ClockT, class Dur>
-  [[nodiscard]] bool try_lock_until(std::chrono::time_point<ClockT, Dur> tp) {
-    return acquire_until(detail::deadline_at(tp));
-  }
-
   /// Blocks until acquired or `deadline` (already validated; for spindle's
   /// own layers). True if acquired.
   [[nodiscard]] bool acquire_until(detail::Deadline deadline) {
@@ -201,7 +133,14 @@ class RLock {
   }
 
  private:
+  friend class detail::Acquirable<RLock>;
   friend class Condition;
+  bool try_acquire_now() noexcept {
+    if (reenter()) return true;
+    if (!lock_.try_fast()) return false;
+    own(1);
+    return true;
+  }
   bool reenter() noexcept {
     if (!is_owned()) return false;
     ++count_;

@@ -37,6 +37,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "spindle/detail/acquire.hpp"
 #include "spindle/detail/deadline.hpp"
 #include "spindle/detail/park.hpp"
 #include "spindle/errors.hpp"
@@ -44,7 +45,7 @@
 namespace spindle {
 
 /// threading.Semaphore: a counter of free units (see the file comment).
-class Semaphore {
+class Semaphore : public detail::Acquirable<Semaphore> {
  public:
   /// A semaphore with `value` free units. Throws ValueError "semaphore
   /// initial value must be >= 0" if `value` is negative (C20), OverflowError
@@ -53,31 +54,9 @@ class Semaphore {
   Semaphore(const Semaphore&) = delete;
   Semaphore& operator=(const Semaphore&) = delete;
 
-  /// Blocks until a unit is free and takes it. Returns true (as Python does).
-  bool acquire() {
-    if (try_take()) return true;
-    return acquire_slow(detail::Deadline::never());
-  }
-
-  /// blocking=false: takes a unit only if one is free now; true if taken.
-  /// blocking=true: as acquire().
-  [[nodiscard]] bool acquire(bool blocking) { return blocking ? acquire() : try_take(); }
-
-  /// Blocks at most `timeout`; true if a unit was taken, false if the time
-  /// ran out. Throws ValueError if negative, OverflowError above TIMEOUT_MAX.
-  template <class Rep, class Period>
-  [[nodiscard]] bool acquire(std::chrono::duration<Rep, Period> timeout) {
-    const detail::Deadline d = detail::deadline_after(timeout);
-    return try_take() || acquire_slow(d);
-  }
-
-  /// Python's acquire(blocking, timeout). A timeout with blocking=false
-  /// throws ValueError "can't specify a timeout for a non-blocking call" (C21).
-  template <class Rep, class Period>
-  [[nodiscard]] bool acquire(bool blocking, std::chrono::duration<Rep, Period> timeout) {
-    if (!blocking) throw ValueError(detail::kNonBlockingTimeout);
-    return acquire(timeout);
-  }
+  // acquire() in its four forms and the Lockable names ("with semaphore:")
+  // come from detail::Acquirable; each takes one unit. A timeout with
+  // blocking=false throws ValueError (C21).
 
   /// Gives `n` units back and wakes at most `n` waiting threads (C25).
   /// Throws ValueError "n must be one or more" if n < 1 (C22), OverflowError
@@ -109,20 +88,6 @@ class Semaphore {
     return acquire_until(detail::deadline_at(tp));
   }
 
-  // Lockable / TimedLockable, so std::scoped_lock and std::unique_lock work
-  // ("with semaphore:" in Python).
-  void lock() { acquire(); }
-  void unlock() { release(); }
-  [[nodiscard]] bool try_lock() noexcept { return try_take(); }
-  template <class Rep, class Period>
-  [[nodiscard]] bool try_lock_for(std::chrono::duration<Rep, Period> timeout) {
-    return try_acquire_for(timeout);
-  }
-  template <class ClockT, class Dur>
-  [[nodiscard]] bool try_lock_until(std::chrono::time_point<ClockT, Dur> tp) {
-    return try_acquire_until(tp);
-  }
-
   /// Blocks until a unit is taken or `deadline` passes (an already validated
   /// deadline; for spindle's own layers). True if taken.
   [[nodiscard]] bool acquire_until(detail::Deadline deadline) {
@@ -136,6 +101,8 @@ class Semaphore {
       : value_(checked_initial(value)), bound_(value_.load(std::memory_order_relaxed)), bounded_(true) {}
 
  private:
+  friend class detail::Acquirable<Semaphore>;
+  bool try_acquire_now() noexcept { return try_take(); }
   bool try_take() noexcept {
     std::uint32_t v = value_.load(std::memory_order_relaxed);
     while (v != 0) {
