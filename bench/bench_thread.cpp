@@ -14,7 +14,7 @@
 #include "spindle/thread.hpp"
 #include "spindle/timer.hpp"
 
-#ifdef SPINDLE_BENCH_HAVE_BOOST_THREAD
+#ifdef SPINDLE_BENCH_HAVE_BOOST
 #include <boost/thread/thread.hpp>
 #endif
 
@@ -60,7 +60,7 @@ void BM_pthread_create_join(benchmark::State& state) {
 }
 BENCHMARK(BM_pthread_create_join)->UseRealTime();
 
-#ifdef SPINDLE_BENCH_HAVE_BOOST_THREAD
+#ifdef SPINDLE_BENCH_HAVE_BOOST
 void BM_boost_thread_create_join(benchmark::State& state) {
   for (auto _ : state) {
     boost::thread t(body);
