@@ -277,31 +277,25 @@ class TaskState final : public FutureState<T> {
     this->add_ref();
   }
   void run_claimed() noexcept override {
-    if constexpr (std::is_void_v<T>) {
-      std::exception_ptr e;
-      try {
+    constexpr bool kVoid = std::is_void_v<T>;
+    [[maybe_unused]] std::optional<std::conditional_t<kVoid, char, T>> r;
+    std::exception_ptr e;
+    try {
+      if constexpr (kVoid) {
         (*fn_)();
-      } catch (...) {
-        e = std::current_exception();
-      }
-      drop_callable(e);
-      if (e)
-        this->complete_exception(std::move(e));
-      else
-        this->emplace_and_publish();
-    } else {
-      std::optional<T> r;
-      std::exception_ptr e;
-      try {
+      } else {
         r.emplace((*fn_)());
-      } catch (...) {
-        e = std::current_exception();
       }
-      drop_callable(e);
-      if (e)
-        this->complete_exception(std::move(e));
-      else
-        this->emplace_and_publish(std::move(*r));
+    } catch (...) {
+      e = std::current_exception();
+    }
+    drop_callable(e);
+    if (e) {
+      this->complete_exception(std::move(e));
+    } else if constexpr (kVoid) {
+      this->emplace_and_publish();
+    } else {
+      this->emplace_and_publish(std::move(*r));
     }
   }
 
