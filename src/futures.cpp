@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "spindle/futures.hpp"
+#include "spindle/thread.hpp"
 
 namespace spindle {
 namespace {
@@ -23,18 +24,8 @@ UnretrievedExceptionHook& hook_slot() {
   return hook;
 }
 
-std::string describe(const std::exception_ptr& e) {
-  try {
-    std::rethrow_exception(e);
-  } catch (const std::exception& ex) {
-    return ex.what();
-  } catch (...) {
-    return "unknown exception (not derived from std::exception)";
-  }
-}
-
 void print_unretrieved(const std::exception_ptr& e) {
-  std::fprintf(stderr, "Future exception was never retrieved\n%s\n", describe(e).c_str());
+  std::fprintf(stderr, "Future exception was never retrieved\n%s\n", detail::describe_exception(e).c_str());
   std::fflush(stderr);
 }
 
@@ -53,7 +44,7 @@ void report_unretrieved(const std::exception_ptr& e) noexcept {
   } catch (...) {
     try {
       std::fprintf(stderr, "Exception in the unretrieved exception hook:\n%s\n",
-                   describe(std::current_exception()).c_str());
+                   detail::describe_exception(std::current_exception()).c_str());
       print_unretrieved(e);
     } catch (...) {
     }
@@ -63,7 +54,7 @@ void report_unretrieved(const std::exception_ptr& e) noexcept {
 void report_callback_exception(const void* future, const std::exception_ptr& e) noexcept {
   try {
     std::fprintf(stderr, "exception calling callback for <Future at %p>\n%s\n", future,
-                 describe(e).c_str());
+                 detail::describe_exception(e).c_str());
     std::fflush(stderr);
   } catch (...) {
   }

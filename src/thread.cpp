@@ -422,14 +422,14 @@ HookSlot& hook_slot() {
   static HookSlot* slot = new HookSlot;  // immortal: hooks may run during exit
   return *slot;
 }
+}  // namespace
 
-std::string describe(const std::exception_ptr& exc) {
+std::string detail::describe_exception(const std::exception_ptr& exc) {
   ExceptHookArgs a{exc, nullptr};
   std::string type = a.type_name();
   std::string msg = a.message();
   return msg.empty() ? type : type + ": " + msg;
 }
-}  // namespace
 
 std::string ExceptHookArgs::type_name() const {
   if (!exc) return "<no exception>";
@@ -460,7 +460,7 @@ std::string ExceptHookArgs::message() const {
 void default_excepthook(const ExceptHookArgs& args) {
   const std::string name =
       args.thread != nullptr ? args.thread->name() : std::to_string(get_ident());
-  write_stderr("Exception in thread " + name + ":\n" + describe(args.exc) + "\n");
+  write_stderr("Exception in thread " + name + ":\n" + detail::describe_exception(args.exc) + "\n");
 }
 
 void excepthook(const ExceptHookArgs& args) {
@@ -472,7 +472,7 @@ void excepthook(const ExceptHookArgs& args) {
       default_excepthook(args);
     }
   } catch (...) {
-    write_stderr("Exception in threading.excepthook:\n" + describe(std::current_exception()) + "\n");
+    write_stderr("Exception in threading.excepthook:\n" + detail::describe_exception(std::current_exception()) + "\n");
   }
 }
 

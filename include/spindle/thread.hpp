@@ -348,6 +348,13 @@ struct ExceptHookArgs {
   [[nodiscard]] std::string message() const;
 };
 
+namespace detail {
+/// "TYPE: MESSAGE" for an exception (the demangled type, then what()), as
+/// Python prints a traceback's last line; used by every hook that reports an
+/// exception on stderr.
+std::string describe_exception(const std::exception_ptr& exc);
+}  // namespace detail
+
 /// Python's threading.__excepthook__: prints "Exception in thread NAME:"
 /// then "TYPE: MESSAGE" on stderr.
 void default_excepthook(const ExceptHookArgs& args);
