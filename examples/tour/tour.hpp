@@ -131,7 +131,7 @@ class Stopwatch {
 using SectionFn = void (*)();
 struct Section {
   std::string name;   // what `tour NAME` runs
-  int seed;           // which tutorial in seeds/ it comes from
+  int seed;           // which tutorial it comes from (docs/tour.md lists seeds 000-004)
   std::string title;  // one line: what the section shows
   SectionFn fn;
 };
