@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <cstring>
 #include <memory>
 #include <random>
@@ -109,6 +110,7 @@ TEST(Queue, C71_negative_timeout_throws_value_error) {
     EXPECT_STREQ(e.what(), "'timeout' must be a non-negative number");
   }
   EXPECT_THROW((void)q.get(std::chrono::duration<double>(-0.5)), spindle::ValueError);
+  EXPECT_THROW((void)q.get(std::chrono::duration<double>(std::nan(""))), spindle::ValueError);
   EXPECT_EQ(q.qsize(), 0u);  // the rejected put did not put
   spindle::SimpleQueue<int> sq;
   EXPECT_THROW((void)sq.get(-1s), spindle::ValueError);
