@@ -70,9 +70,9 @@ class Condition : public detail::Acquirable<Condition> {
   void wait() { wait_until(detail::Deadline::never()); }
 
   /// As wait(), at most `timeout`. Returns false iff the timeout expired (C12).
-  /// A zero or negative timeout polls (C16). Throws RuntimeError if the lock
-  /// is not held (C10), then OverflowError above TIMEOUT_MAX (C05), and
-  /// ValueError for NaN.
+  /// A zero or negative timeout polls (C16). Throws ValueError for NaN,
+  /// RuntimeError if the lock is not held (C10), and OverflowError above
+  /// TIMEOUT_MAX (C05), in that order.
   template <class Rep, class Period>
   bool wait(std::chrono::duration<Rep, Period> timeout) {
     const detail::WaitTimeout t(timeout);
