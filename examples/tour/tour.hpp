@@ -35,29 +35,12 @@ struct Options {
 const Options& options();
 inline bool quick() { return options().quick; }
 
-/// True when built with AddressSanitizer or ThreadSanitizer: timings are then
-/// meaningless, so speed-up checks are skipped.
-constexpr bool sanitized() {
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-  return true;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-  return true;
-#else
-  return false;
-#endif
-#else
-  return false;
-#endif
-}
-
 /// CPUs this process may run on (affinity mask, not only the machine's count).
 unsigned usable_cpus();
 
-/// The 1-minute load average, and whether it exceeds the usable CPUs by more
-/// than one: then other programs hold the cores and a speed-up cannot show.
+/// The 1-minute load average (printed next to a low speed-up: other programs
+/// held the cores). The tour never checks a speed.
 double load_average();
-inline bool machine_busy() { return load_average() > usable_cpus() + 1.0; }
 
 // --- output ----------------------------------------------------------------
 

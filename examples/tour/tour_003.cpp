@@ -245,16 +245,20 @@ TOUR_SECTION(thread_object, 3, "Thread object: same process, active_count, name,
   tour::check(named.name().rfind("Thread-", 0) == 0 && spindle::current_thread().name() == "MainThread",
               "default names are Thread-N, and the main thread is MainThread");
 
-  // 4. Is the thread alive?
-  spindle::Thread grace([] {
+  // 4. Is the thread alive? (Grace also waits for main's go-ahead, so that
+  // she is surely still running when main asks, however slow the machine.)
+  spindle::Event grace_may_end;
+  spindle::Thread grace([&grace_may_end] {
     print("Grace is running");
     tour::sleep(2);
+    grace_may_end.wait();
     print("Grace is over");
   });
   grace.start();
   bool alive = grace.is_alive();
   print(std::boolalpha, alive);
   print("Main thread");
+  grace_may_end.set();
   grace.join();
   tour::check(alive && !grace.is_alive(), "is_alive() was true while it ran and false after");
 }

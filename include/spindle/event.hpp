@@ -14,6 +14,12 @@
 // generation that every set() advances, so a waiter tells "was set while I
 // waited" from "is set now".
 //
+// Timeouts follow Python's Event.wait (a Condition.wait underneath): a
+// negative timeout acts as zero - wait(-1s) returns the flag without parking or
+// an exception (C31) - and a timeout above TIMEOUT_MAX throws OverflowError
+// only when the flag is not set, i.e. when the call would wait (C05). A NaN
+// timeout throws ValueError.
+//
 // Memory ordering: a set() happens-before every wait() that returns true
 // because of it (and every is_set() that reads true), so whatever the setting
 // thread wrote before set() is visible to those threads.
@@ -76,14 +82,15 @@ class Event {
   }
 
   /// Blocks until the flag is set or `timeout` has passed. Returns true if
-  /// the event was set (C30), false if the time ran out. Throws ValueError for
-  /// a negative timeout, OverflowError above TIMEOUT_MAX.
+  /// the event was set (C30), false if the time ran out. A zero or negative
+  /// timeout returns the flag without parking (C31). Throws OverflowError
+  /// above TIMEOUT_MAX if the flag is not set (C05), ValueError for NaN.
   template <class Rep, class Period>
   bool wait(std::chrono::duration<Rep, Period> timeout) {
-    const detail::Deadline d = detail::deadline_after(timeout);
+    const detail::WaitTimeout t(timeout);
     const std::uint32_t w = word_.load(std::memory_order_acquire);
     if (w & kFlag) return true;
-    return wait_slow(w, d);
+    return wait_slow(w, t.deadline());
   }
 
   /// As wait(timeout) with an already validated deadline (for spindle's own

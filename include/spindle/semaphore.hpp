@@ -16,8 +16,15 @@
 //     sem.acquire();           // block until a unit is free; returns true
 //     sem.acquire(false);      // take a unit only if one is free now
 //     sem.acquire(2s);         // block at most 2 s; false if the time ran out
+//     sem.acquire(-1s);        // a negative timeout acts as zero: one try (C26)
 //     sem.try_acquire(); sem.try_acquire_for(2s); sem.try_acquire_until(tp);
 //     sem.lock(); sem.unlock(); sem.try_lock();   // std::scoped_lock etc.
+//
+// Timeouts follow Python's Semaphore.acquire, which waits on a Condition: a
+// negative timeout acts as zero - acquire(-1s) takes a free unit or returns
+// false without parking, and without an exception (C26) - and a timeout above
+// TIMEOUT_MAX throws OverflowError only when no unit is free, i.e. when the
+// call would have to wait (C05). A NaN timeout throws ValueError.
 //
 // Memory ordering: a release(n) happens-before every acquire() that takes one
 // of the units it released, so whatever the releasing thread wrote before
@@ -45,7 +52,7 @@
 namespace spindle {
 
 /// threading.Semaphore: a counter of free units (see the file comment).
-class Semaphore : public detail::Acquirable<Semaphore> {
+class Semaphore : public detail::Acquirable<Semaphore, detail::TimeoutRule::wait> {
  public:
   /// A semaphore with `value` free units. Throws ValueError "semaphore
   /// initial value must be >= 0" if `value` is negative (C20), OverflowError
@@ -56,7 +63,8 @@ class Semaphore : public detail::Acquirable<Semaphore> {
 
   // acquire() in its four forms and the Lockable names ("with semaphore:")
   // come from detail::Acquirable; each takes one unit. A timeout with
-  // blocking=false throws ValueError (C21).
+  // blocking=false throws ValueError (C21); a negative timeout acts as zero
+  // (C26); one above TIMEOUT_MAX throws OverflowError if no unit is free.
 
   /// Gives `n` units back and wakes at most `n` waiting threads (C25).
   /// Throws ValueError "n must be one or more" if n < 1 (C22), OverflowError
@@ -101,7 +109,7 @@ class Semaphore : public detail::Acquirable<Semaphore> {
       : value_(checked_initial(value)), bound_(value_.load(std::memory_order_relaxed)), bounded_(true) {}
 
  private:
-  friend class detail::Acquirable<Semaphore>;
+  friend class detail::Acquirable<Semaphore, detail::TimeoutRule::wait>;
   bool try_acquire_now() noexcept { return try_take(); }
   bool try_take() noexcept {
     std::uint32_t v = value_.load(std::memory_order_relaxed);
