@@ -69,10 +69,6 @@ UnretrievedExceptionHook set_unretrieved_exception_hook(UnretrievedExceptionHook
 
 namespace detail {
 
-// Set by pool workers: the executor whose queued tasks this thread may run
-// in place of waiting for them (see futures.hpp, "Tasks that wait on tasks").
-thread_local const void* tls_current_executor = nullptr;
-
 namespace {
 constexpr int kWaitSpinRounds = 4;
 }
@@ -112,12 +108,6 @@ void FutureStateBase::throw_invalid_state() const {
 }
 
 bool FutureStateBase::wait_slow(Deadline deadline) {
-  // A pool worker waiting on a task still queued in its own pool runs it.
-  const void* me = tls_current_executor;
-  if (me != nullptr && owner_ == me && (word() & kStateMask) == kPending && try_claim()) {
-    run_claimed();
-    return true;
-  }
   // Spin, then yield the CPU a few times before parking: a task that is
   // running usually finishes within microseconds, and a completion that
   // finds nobody parked costs the completing thread no system call.

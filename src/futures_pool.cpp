@@ -18,8 +18,6 @@
 namespace spindle {
 namespace detail {
 
-extern thread_local const void* tls_current_executor;
-
 namespace {
 
 constexpr const char* kBrokenMessage =
@@ -49,10 +47,8 @@ class PoolCore : public std::enable_shared_from_this<PoolCore> {
   static constexpr std::uint32_t kShutdown = 1;  // shutdown() was called
   static constexpr std::uint32_t kExiting = 2;   // the process exit hook ran
 
-  PoolCore(const void* owner, int max_workers, std::string prefix,
-           std::function<void()> initializer)
-      : owner_(owner),
-        max_workers_(max_workers),
+  PoolCore(int max_workers, std::string prefix, std::function<void()> initializer)
+      : max_workers_(max_workers),
         prefix_(std::move(prefix)),
         initializer_(std::move(initializer)) {}
 
@@ -78,7 +74,6 @@ class PoolCore : public std::enable_shared_from_this<PoolCore> {
   void initializer_failed();
   void join_all();
 
-  const void* const owner_;
   const int max_workers_;
   const std::string prefix_;
   const std::function<void()> initializer_;
@@ -257,7 +252,6 @@ void PoolCore::wake_one_if_needed() noexcept {
 }
 
 void PoolCore::worker_main() {
-  tls_current_executor = owner_;
   if (initializer_) {
     try {
       initializer_();
@@ -368,7 +362,7 @@ ThreadPoolExecutor::ThreadPoolExecutor(ThreadPoolOptions options) {
     prefix =
         "ThreadPoolExecutor-" + std::to_string(counter.fetch_add(1, std::memory_order_relaxed));
   }
-  core_ = std::make_shared<detail::PoolCore>(this, max_workers, std::move(prefix),
+  core_ = std::make_shared<detail::PoolCore>(max_workers, std::move(prefix),
                                              std::move(options.initializer));
   if (!detail::register_pool(core_)) core_->close_for_exit();
 }

@@ -1,5 +1,5 @@
 // ThreadPoolExecutor, Executor::submit and map: C90-C94, C101, C102 (C103 is
-// tests/futures_exit.cmake), worker names, lazy start, tasks waiting on tasks.
+// tests/futures_exit.cmake), worker names, lazy start, tasks waiting on tasks (as in Python).
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -8,9 +8,11 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "spindle/futures.hpp"
+#include "spindle/lock.hpp"
 #include "spindle/thread.hpp"
 #include "support.hpp"
 
@@ -213,16 +215,86 @@ TEST(ThreadPoolExecutor, WorkersStartLazilyAndIdleOnesAreReused) {
   }
 }
 
-TEST(ThreadPoolExecutor, TaskWaitingOnATaskQueuedBehindItInA1WorkerPool) {
-  // Python deadlocks here; a worker waiting on its own pool's queued task
-  // runs it itself.
-  spindle_test::Watchdog dog("1-worker wait");
+// ---- tasks that wait on tasks: Python's outcomes, nothing run in place ----
+
+TEST(ThreadPoolExecutor, WaitingOnATaskQueuedBehindItTimesOutAsInPython) {
+  // The only worker runs `outer`, so `inner` stays queued: result(50ms)
+  // raises TimeoutError, as in Python; inner runs once outer returns.
+  spindle_test::Watchdog dog("queued inner times out");
   ThreadPoolExecutor pool(1);
   auto outer = pool.submit([&pool] {
     auto inner = pool.submit(square, 6);
-    return inner.result() + 1;
+    bool timed_out = false;
+    try {
+      (void)inner.result(50ms);
+    } catch (const spindle::TimeoutError&) {
+      timed_out = true;
+    }
+    return std::pair{timed_out, inner};
   });
-  EXPECT_EQ(outer.result(), 37);
+  auto& [timed_out, inner] = outer.result();
+  EXPECT_TRUE(timed_out);
+  EXPECT_EQ(inner.result(), 36);
+}
+
+TEST(ThreadPoolExecutor, WaitingWhileHoldingTheLockTheQueuedTaskNeedsTimesOutAndBothFinish) {
+  // outer holds a Lock and waits (with a timeout) on inner, which needs the
+  // same Lock. Python: TimeoutError, then outer releases the lock and inner
+  // finishes. Run with the inner task queued (1 worker) and with it blocked
+  // on the lock in a second worker.
+  spindle_test::Watchdog dog("lock held while waiting");
+  for (int workers : {1, 2}) {
+    spindle::Lock lock;
+    ThreadPoolExecutor pool(workers);
+    auto outer = pool.submit([&] {
+      std::scoped_lock guard(lock);
+      auto inner = pool.submit([&lock] {
+        std::scoped_lock g(lock);
+        return 5;
+      });
+      bool timed_out = false;
+      try {
+        (void)inner.result(200ms);
+      } catch (const spindle::TimeoutError&) {
+        timed_out = true;
+      }
+      return std::pair{timed_out, inner};
+    });
+    auto& [timed_out, inner] = outer.result();
+    EXPECT_TRUE(timed_out) << workers << " workers";
+    EXPECT_EQ(inner.result(), 5) << workers << " workers";
+  }
+}
+
+TEST(ThreadPoolExecutor, WaitingWhileHoldingAnRLockNeverRunsTheInnerTaskInsideTheCriticalSection) {
+  // outer holds an RLock; inner takes it too. The inner task must never
+  // enter while outer is inside its critical section (running inner on
+  // outer's thread would re-enter the RLock there).
+  spindle_test::Watchdog dog("rlock held while waiting");
+  for (int workers : {1, 2}) {
+    spindle::RLock rlock;
+    std::atomic<bool> outer_inside{false};
+    ThreadPoolExecutor pool(workers);
+    auto outer = pool.submit([&] {
+      std::scoped_lock guard(rlock);
+      outer_inside.store(true);
+      auto inner = pool.submit([&] {
+        std::scoped_lock g(rlock);
+        return outer_inside.load();
+      });
+      bool timed_out = false;
+      try {
+        (void)inner.result(200ms);
+      } catch (const spindle::TimeoutError&) {
+        timed_out = true;
+      }
+      outer_inside.store(false);
+      return std::pair{timed_out, inner};
+    });
+    auto& [timed_out, inner] = outer.result();
+    EXPECT_TRUE(timed_out) << workers << " workers";
+    EXPECT_FALSE(inner.result()) << workers << " workers: inner ran inside outer's critical section";
+  }
 }
 
 TEST(ThreadPoolExecutor, CallbacksMaySubmit) {

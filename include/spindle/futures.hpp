@@ -34,13 +34,13 @@
 // exception hook (set_unretrieved_exception_hook; the default prints
 // "Future exception was never retrieved" and the message to stderr).
 //
-// Tasks that wait on tasks. A worker thread of a ThreadPoolExecutor that
-// blocks in result()/exception() on a future of a task that is still queued
-// in the same pool runs that task itself, at once, instead of waiting for it.
-// So a 1-worker pool whose task waits on a task queued behind it completes,
-// where Python deadlocks. Waits on futures that are running elsewhere, or on
-// plain futures that nobody completes, still block; they are visible as
-// "Future" waits in the thread dump.
+// Tasks that wait on tasks. A task that waits on another future simply
+// waits, as in Python, whichever thread runs it: nothing is ever run in the
+// waiting thread, so its timeouts, the locks it holds and its thread
+// identity mean what they mean in Python. A task of a 1-worker pool that
+// waits on a task queued behind it in the same pool waits until its timeout
+// (TimeoutError) or forever, as in Python. Blocked waits show as "Future" in
+// the thread dump.
 //
 // What is not promised: the order in which pending tasks start beyond "first
 // submitted, first taken" from the queue; which worker runs a task; the

@@ -131,7 +131,7 @@ class Executor {
     auto bound = [f = std::forward<F>(fn), ... a = std::forward<A>(args)]() mutable -> R {
       return std::invoke(std::move(f), std::move(a)...);
     };
-    auto* task = new detail::TaskState<R, decltype(bound)>(this, std::move(bound));
+    auto* task = new detail::TaskState<R, decltype(bound)>(std::move(bound));
     Future<R> fut(detail::AdoptState{}, task);
     try {
       schedule(task);
