@@ -152,7 +152,9 @@ class FutureStateBase {
   // ---- transitions (Python's Future internals) -------------------------
   /// cancel(): true if pending (now cancelled) or already cancelled (C96).
   bool cancel();
-  /// Executor protocol; throws RuntimeError if running or finished.
+  /// Executor protocol: pending -> running (true); cancelled -> cancelled
+  /// and notified (false); any other state throws RuntimeError "Future in
+  /// unexpected state" (also a second call on a cancelled future).
   bool set_running_or_notify_cancel();
   /// Like set_running_or_notify_cancel but never throws: false if the task
   /// must not run (cancelled, or already taken by another thread).
@@ -164,7 +166,8 @@ class FutureStateBase {
   bool try_begin_complete() noexcept;
   /// Publishes the result written since begin_complete; wakes and notifies.
   void end_complete() noexcept;
-  /// set_exception: begin_complete, store, end_complete.
+  /// set_exception: begin_complete, store, end_complete. Throws ValueError
+  /// (and leaves the future as it was) if `e` is null.
   void set_exception(std::exception_ptr e);
   /// Fails a claimed task with `e` (never throws).
   void complete_exception(std::exception_ptr e) noexcept {
