@@ -40,6 +40,17 @@ std::uint32_t spinner_limit() {
   return static_cast<std::uint32_t>(std::max(1, cpus / 2));
 }
 
+// Cancels and releases a detached list of task blocks (outside every lock:
+// cancel() runs done-callbacks, which may submit).
+void cancel_list(FutureStateBase* list) noexcept {
+  while (list != nullptr) {
+    FutureStateBase* next = std::exchange(list->next_, nullptr);
+    list->cancel();
+    list->release();
+    list = next;
+  }
+}
+
 }  // namespace
 
 class PoolCore : public std::enable_shared_from_this<PoolCore> {
@@ -47,13 +58,26 @@ class PoolCore : public std::enable_shared_from_this<PoolCore> {
   static constexpr std::uint32_t kShutdown = 1;  // shutdown() was called
   static constexpr std::uint32_t kExiting = 2;   // the process exit hook ran
 
+  /// One worker thread, owned by the core; the thread's body gets a pointer
+  /// to it.
+  struct Worker {
+    explicit Worker(PoolCore* p) noexcept : pool(p) {}
+    PoolCore* const pool;
+    std::unique_ptr<Thread> thread;
+    // True while this worker is inside shutdown(wait) or the exit hook of
+    // its own pool; written under lock_. Another worker in the same position
+    // does not wait for it (see join_workers).
+    std::atomic<bool> in_shutdown{false};
+  };
+
   PoolCore(int max_workers, std::string prefix, std::function<void()> initializer)
       : max_workers_(max_workers),
         prefix_(std::move(prefix)),
         initializer_(std::move(initializer)) {}
 
   void submit(FutureStateBase* task);
-  void shutdown(bool wait, bool cancel_futures);
+  /// `may_throw`: false for the destructor (no "cannot join current thread").
+  void shutdown(bool wait, bool cancel_futures, bool may_throw);
   void close_for_exit();
 
   int max_workers() const noexcept { return max_workers_; }
@@ -62,7 +86,7 @@ class PoolCore : public std::enable_shared_from_this<PoolCore> {
 
  private:
   void start_worker_locked();
-  void worker_main();
+  void worker_main(Worker* self);
   FutureStateBase* pop(bool& closed);
   void wait_for_work();
   bool work_or_closed() const noexcept;
@@ -72,18 +96,23 @@ class PoolCore : public std::enable_shared_from_this<PoolCore> {
     unpark_all(seq_);
   }
   void initializer_failed();
-  void join_all();
+  Worker* calling_worker() const noexcept;
+  /// Waits for every worker but `self` (the calling worker, or null) and
+  /// those inside shutdown or the exit hook.
+  void join_workers(Worker* self);
 
   const int max_workers_;
   const std::string prefix_;
   const std::function<void()> initializer_;
 
-  Lock lock_;  // guards the queue, broken_, threads_ and the closed_ bits' writes
+  Lock lock_;  // guards the queue, broken_, workers_ and the closed_ bits' writes
   std::atomic<FutureStateBase*> head_{nullptr};  // atomic only for idle workers' peeks
   FutureStateBase* tail_ = nullptr;
   std::atomic<std::uint32_t> closed_{0};
   bool broken_ = false;
-  std::vector<std::unique_ptr<Thread>> threads_;  // only grows, and only before closed_
+  // Only grows, and only before closed_ is set (so a shutdown that has set
+  // closed_ under lock_ may walk it without the lock).
+  std::vector<std::unique_ptr<Worker>> workers_;
   std::atomic<int> nthreads_{0};
 
   // Python's _idle_semaphore: workers that went idle; submit() takes one
@@ -99,6 +128,9 @@ class PoolCore : public std::enable_shared_from_this<PoolCore> {
 };
 
 namespace {
+
+// The worker record of the calling thread, if it is a pool worker.
+thread_local PoolCore::Worker* tls_worker = nullptr;
 
 // Every live pool, for the process-exit hook.
 struct PoolRegistry {
@@ -145,6 +177,11 @@ bool register_pool(const std::shared_ptr<PoolCore>& core) {
 
 }  // namespace
 
+PoolCore::Worker* PoolCore::calling_worker() const noexcept {
+  Worker* w = tls_worker;
+  return w != nullptr && w->pool == this ? w : nullptr;
+}
+
 void PoolCore::submit(FutureStateBase* task) {
   {
     std::scoped_lock guard(lock_);
@@ -164,12 +201,12 @@ void PoolCore::submit(FutureStateBase* task) {
     std::uint32_t idle = idle_.load(std::memory_order_relaxed);
     while (idle > 0 && !idle_.compare_exchange_weak(idle, idle - 1, std::memory_order_relaxed)) {
     }
-    if (idle == 0 && static_cast<int>(threads_.size()) < max_workers_) {
+    if (idle == 0 && static_cast<int>(workers_.size()) < max_workers_) {
       try {
         start_worker_locked();
       } catch (...) {
         // The task stays queued; an existing worker (if any) will run it.
-        if (threads_.empty()) {
+        if (workers_.empty()) {
           head_.store(nullptr, std::memory_order_relaxed);
           tail_ = nullptr;
           throw;
@@ -181,11 +218,14 @@ void PoolCore::submit(FutureStateBase* task) {
 }
 
 void PoolCore::start_worker_locked() {
-  const std::string name = prefix_ + "_" + std::to_string(threads_.size());
-  auto t = std::make_unique<Thread>(ThreadOptions{.name = name, .daemon = false},
-                                    [core = shared_from_this()] { core->worker_main(); });
-  t->start();
-  threads_.push_back(std::move(t));
+  const std::string name = prefix_ + "_" + std::to_string(workers_.size());
+  workers_.reserve(workers_.size() + 1);  // so that a started worker is always recorded
+  auto w = std::make_unique<Worker>(this);
+  w->thread = std::make_unique<Thread>(
+      ThreadOptions{.name = name, .daemon = false},
+      [core = shared_from_this(), self = w.get()] { core->worker_main(self); });
+  w->thread->start();
+  workers_.push_back(std::move(w));
   nthreads_.fetch_add(1, std::memory_order_relaxed);
 }
 
@@ -251,7 +291,8 @@ void PoolCore::wake_one_if_needed() noexcept {
   unpark_one(seq_);
 }
 
-void PoolCore::worker_main() {
+void PoolCore::worker_main(Worker* self) {
+  tls_worker = self;
   if (initializer_) {
     try {
       initializer_();
@@ -309,7 +350,8 @@ void PoolCore::initializer_failed() {
   }
 }
 
-void PoolCore::shutdown(bool wait, bool cancel_futures) {
+void PoolCore::shutdown(bool wait, bool cancel_futures, bool may_throw) {
+  Worker* const self = calling_worker();
   FutureStateBase* list = nullptr;
   {
     std::scoped_lock guard(lock_);
@@ -318,33 +360,43 @@ void PoolCore::shutdown(bool wait, bool cancel_futures) {
       list = head_.exchange(nullptr, std::memory_order_relaxed);
       tail_ = nullptr;
     }
+    if (wait && self != nullptr) self->in_shutdown.store(true, std::memory_order_relaxed);
   }
   wake_all();
   // Cancel outside the lock: cancel() runs done-callbacks, which may submit.
-  while (list != nullptr) {
-    FutureStateBase* next = std::exchange(list->next_, nullptr);
-    list->cancel();
-    list->release();
-    list = next;
-  }
-  if (wait) join_all();
+  cancel_list(list);
+  if (!wait) return;
+  join_workers(self);
+  if (self != nullptr && may_throw) throw RuntimeError("cannot join current thread");
 }
 
 void PoolCore::close_for_exit() {
+  Worker* const self = calling_worker();
   {
     std::scoped_lock guard(lock_);
     closed_.fetch_or(kExiting, std::memory_order_relaxed);
+    if (self != nullptr) self->in_shutdown.store(true, std::memory_order_relaxed);
   }
   wake_all();
-  join_all();
+  join_workers(self);
 }
 
-void PoolCore::join_all() {
-  // threads_ no longer grows: closed_ was set under lock_ before we got here.
-  const std::uint64_t me = get_ident();
-  for (auto& t : threads_) {
-    if (t->ident() == me) continue;  // a worker shutting its own pool down
-    t->join();
+void PoolCore::join_workers(Worker* self) {
+  // workers_ no longer grows: closed_ was set under lock_ before we got here.
+  //
+  // No two workers wait for each other: a worker marks itself in_shutdown
+  // under lock_ before it looks at the others' marks, so of two workers in
+  // here, the one that marked itself second sees the first one's mark and
+  // skips it. (Python joins its threads in set order and raises on reaching
+  // the caller; the first worker in that order waits for no one.) Threads
+  // that are not workers of this pool are never waited for.
+  for (auto& w : workers_) {
+    if (w.get() == self || w->in_shutdown.load(std::memory_order_relaxed)) continue;
+    w->thread->join();
+  }
+  if (self != nullptr) {
+    std::scoped_lock guard(lock_);
+    self->in_shutdown.store(false, std::memory_order_relaxed);
   }
 }
 
@@ -369,11 +421,11 @@ ThreadPoolExecutor::ThreadPoolExecutor(ThreadPoolOptions options) {
 
 ThreadPoolExecutor::~ThreadPoolExecutor() {
   retire();
-  core_->shutdown(true, false);
+  core_->shutdown(true, false, false);
 }
 
 void ThreadPoolExecutor::shutdown(bool wait, bool cancel_futures) {
-  core_->shutdown(wait, cancel_futures);
+  core_->shutdown(wait, cancel_futures, true);
 }
 int ThreadPoolExecutor::max_workers() const noexcept {
   return core_->max_workers();

@@ -1,8 +1,10 @@
 // ThreadPoolExecutor, Executor::submit and map: C90-C94, C101, C102 (C103 is
-// tests/futures_exit.cmake), worker names, lazy start, tasks waiting on tasks (as in Python).
+// tests/futures_exit.cmake), worker names, lazy start, tasks waiting on tasks
+// (as in Python), shutdown called inside workers.
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <barrier>
 #include <chrono>
 #include <memory>
 #include <stdexcept>
@@ -310,6 +312,105 @@ TEST(ThreadPoolExecutor, WaitingWhileHoldingAnRLockNeverRunsTheInnerTaskInsideTh
     auto& [timed_out, inner] = outer.result();
     EXPECT_TRUE(timed_out) << workers << " workers";
     EXPECT_FALSE(inner.result()) << workers << " workers: inner ran inside outer's critical section";
+  }
+}
+
+// ---- shutdown(wait) called inside workers ----------------------------------
+
+TEST(ThreadPoolExecutor, ShutdownWaitInAWorkerRaisesCannotJoinCurrentThreadAsPython) {
+  spindle_test::Watchdog dog("shutdown in a worker");
+  ThreadPoolExecutor pool(1);
+  auto f = pool.submit([&pool] { pool.shutdown(true); });
+  auto queued = pool.submit(square, 3);
+  try {
+    f.result();
+    FAIL() << "no RuntimeError";
+  } catch (const spindle::RuntimeError& e) {
+    EXPECT_STREQ(e.what(), "cannot join current thread");
+  }
+  EXPECT_EQ(queued.result(), 9);  // queued work still runs, as in Python
+  EXPECT_THROW((void)pool.submit(square, 1), spindle::RuntimeError);
+  pool.shutdown(false);
+  pool.shutdown();
+}
+
+TEST(ThreadPoolExecutor, ShutdownNoWaitInAWorkerReturns) {
+  spindle_test::Watchdog dog("shutdown(false) in a worker");
+  ThreadPoolExecutor pool(1);
+  auto f = pool.submit([&pool] {
+    pool.shutdown(false, true);
+    return 1;
+  });
+  EXPECT_EQ(f.result(), 1);
+}
+
+TEST(ThreadPoolExecutor, ShutdownInAWorkerWaitsForTheOtherWorkersFirst) {
+  // Worker A's shutdown waits for worker B (not in shutdown) before it
+  // raises, so when A's exception is thrown, B's task has finished.
+  spindle_test::Watchdog dog("worker shutdown waits for others");
+  ThreadPoolExecutor pool(2);
+  Gate gate;
+  std::atomic<bool> b_running{false};
+  std::atomic<bool> b_done{false};
+  auto a = pool.submit([&] {
+    spin_until([&] { return b_running.load(); });
+    try {
+      pool.shutdown(true);
+    } catch (const spindle::RuntimeError&) {
+      return b_done.load();
+    }
+    return false;
+  });
+  auto b = pool.submit([&] {
+    b_running.store(true);
+    gate.wait();
+    b_done.store(true);
+  });
+  spin_until([&] { return b_running.load(); });
+  gate.open();
+  EXPECT_TRUE(a.result());
+  b.result();
+}
+
+TEST(ThreadPoolExecutor, TwoWorkersCallingShutdownWaitDoNotWaitForEachOther) {
+  spindle_test::Watchdog dog("two workers in shutdown");
+  for (int round = 0; round < 20; ++round) {
+    ThreadPoolExecutor pool(2);
+    std::barrier sync(2);
+    auto task = [&] {
+      sync.arrive_and_wait();
+      pool.shutdown(true);
+    };
+    auto a = pool.submit(task);
+    auto b = pool.submit(task);
+    for (auto* f : {&a, &b}) {
+      try {
+        f->result();
+        FAIL() << "no RuntimeError";
+      } catch (const spindle::RuntimeError& e) {
+        EXPECT_STREQ(e.what(), "cannot join current thread");
+      }
+    }
+  }
+}
+
+TEST(ThreadPoolExecutor, WorkersAndTheMainThreadAllInShutdownThenTheDestructor) {
+  spindle_test::Watchdog dog("workers + main in shutdown");
+  for (int round = 0; round < 20; ++round) {
+    std::vector<Future<void>> fs;
+    {
+      ThreadPoolExecutor pool(4);
+      std::barrier sync(5);
+      for (int i = 0; i < 4; ++i) {
+        fs.push_back(pool.submit([&, i] {
+          sync.arrive_and_wait();
+          pool.shutdown(true, i % 2 == 0);
+        }));
+      }
+      sync.arrive_and_wait();
+      pool.shutdown(true);
+    }  // and the destructor
+    for (auto& f : fs) EXPECT_THROW(f.result(), spindle::RuntimeError);
   }
 }
 

@@ -315,8 +315,9 @@ struct ThreadPoolOptions {
 /// are joined) every live pool is shut down, its queued work completes and
 /// its workers are joined (C103); submit() then throws RuntimeError.
 ///
-/// The destructor is shutdown(true) (C102). Don't destroy a pool from one of
-/// its own tasks.
+/// The destructor is shutdown(true) (C102), without the exception that
+/// shutdown throws in one of the pool's own workers. Don't destroy a pool
+/// from one of its own tasks (other handles to it would dangle).
 class ThreadPoolExecutor final : public Executor {
  public:
   /// max_workers = min(32, hardware threads + 4).
@@ -332,8 +333,15 @@ class ThreadPoolExecutor final : public Executor {
   /// Stops accepting work (later submit: RuntimeError, C91). With
   /// cancel_futures, cancels every queued task (C93); running ones finish.
   /// Queued tasks not cancelled still run. With wait, blocks until every
-  /// worker has exited (all queued work done); a worker calling it does not
-  /// wait for itself. Calling it again is allowed (C92).
+  /// worker has exited (all queued work done). Calling it again is allowed
+  /// (C92).
+  ///
+  /// Called with wait from one of this pool's own workers (a task, a
+  /// done-callback or the initializer running there), it does what Python's
+  /// does: the shutdown takes effect, then it waits for the other workers -
+  /// except those that are themselves inside shutdown or exiting, so that
+  /// two workers never wait for each other - and throws RuntimeError
+  /// "cannot join current thread" when it comes to the calling worker.
   void shutdown(bool wait = true, bool cancel_futures = false) override;
 
   /// The configured maximum number of workers.
