@@ -1,12 +1,18 @@
 // ThreadPoolExecutor, Executor::submit and map: C90-C94, C101, C102 (C103 is
 // tests/futures_exit.cmake), worker names, lazy start, tasks waiting on tasks
-// (as in Python), shutdown called inside workers.
+// (as in Python), shutdown called inside workers, pools used in a forked child.
 #include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <barrier>
+#include <cerrno>
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -17,6 +23,14 @@
 #include "spindle/lock.hpp"
 #include "spindle/thread.hpp"
 #include "support.hpp"
+
+#if defined(__SANITIZE_THREAD__)
+// The fork tests start threads in a child of a multithreaded process, which
+// ThreadSanitizer refuses by default.
+extern "C" const char* __tsan_default_options() {
+  return "die_after_fork=0";
+}
+#endif
 
 using namespace std::chrono_literals;
 using spindle::Future;
@@ -54,6 +68,17 @@ int square(int x) {
   return x * x;
 }
 
+// Waits until the pool's worker `name` is parked (idle): it has announced
+// itself idle, so a submit() would reuse it rather than start another.
+void wait_until_parked(const std::string& name) {
+  spin_until([&] {
+    for (auto& t : spindle::enumerate()) {
+      if (t->name() == name && t->state() == spindle::ThreadState::blocked) return true;
+    }
+    return false;
+  });
+}
+
 // An executor that runs each task inline in schedule() and counts the
 // tasks scheduled: what map() submits, and when, is then exact.
 class InlineCountingExecutor final : public spindle::Executor {
@@ -69,6 +94,37 @@ class InlineCountingExecutor final : public spindle::Executor {
     task->release();
   }
 };
+
+// Runs `child` in a forked child process, which ends with _exit (or
+// std::exit when `use_exit`) of what `child` returns; an alarm kills a child
+// that hangs. Returns the child's wait status. The child must not use gtest
+// assertions: its return value is the verdict.
+int run_in_child(const std::function<int()>& child, bool use_exit = false) {
+  std::fflush(nullptr);
+  const pid_t pid = fork();
+  if (pid < 0) return -1;
+  if (pid == 0) {
+    alarm(60);  // hang guard: SIGALRM ends the child
+    int code = 3;
+    try {
+      code = child();
+    } catch (...) {
+      code = 4;
+    }
+    if (use_exit) std::exit(code);
+    _exit(code);
+  }
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  return status;
+}
+
+std::string describe_status(int status) {
+  if (WIFEXITED(status)) return "exit code " + std::to_string(WEXITSTATUS(status));
+  if (WIFSIGNALED(status)) return "signal " + std::to_string(WTERMSIG(status));
+  return "status " + std::to_string(status);
+}
 
 }  // namespace
 
@@ -690,4 +746,112 @@ TEST(Map, WaitAndAsCompletedOnPoolFutures) {
   long sum = 0;
   for (auto& f : spindle::as_completed(more)) sum += f.result();
   EXPECT_EQ(sum, 40425);
+}
+
+// ---- fork ---------------------------------------------------------------
+
+TEST(ThreadPoolExecutor, ForkedChildSubmitsToAPoolCreatedInTheParent) {
+  // The parent's pool has an idle worker (Python's child then hangs on
+  // submit). The child's pool starts a fresh worker, runs the task, and is
+  // destroyed; the child ends with _exit.
+  spindle_test::Watchdog dog("fork: child uses the pool");
+  std::optional<ThreadPoolExecutor> pool;
+  pool.emplace(spindle::ThreadPoolOptions{.max_workers = 2, .thread_name_prefix = "forked"});
+  ASSERT_EQ(pool->submit(square, 2).result(), 4);
+  wait_until_parked("forked_0");
+  const int status = run_in_child([&] {
+    if (pool->num_threads() != 0) return 10;
+    if (pool->submit(square, 7).result() != 49) return 11;
+    if (pool->num_threads() != 1) return 12;
+    if (pool->submit([] { return spindle::current_thread().name(); }).result().rfind("forked_", 0) !=
+        0)
+      return 13;
+    pool.reset();
+    return 0;
+  });
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << describe_status(status);
+  EXPECT_EQ(pool->submit(square, 3).result(), 9);  // the parent's pool is untouched
+  EXPECT_EQ(pool->num_threads(), 1);
+  pool.reset();
+}
+
+TEST(ThreadPoolExecutor, ForkedChildDoesNotRunTheParentsQueuedTasks) {
+  // A task queued at the fork is the parent's: the parent runs it; the
+  // child cancels its copy of the future at its first submit.
+  spindle_test::Watchdog dog("fork: queued work");
+  Gate gate;
+  std::atomic<int> ran_queued{0};
+  ThreadPoolExecutor pool(1);
+  auto blocker = pool.submit([&] { gate.wait(); });
+  spin_until([&] { return blocker.running(); });
+  auto queued = pool.submit([&] {
+    ran_queued.fetch_add(1);
+    return 1;
+  });
+  const int status = run_in_child([&] {
+    if (queued.done()) return 10;
+    if (pool.submit(square, 5).result() != 25) return 11;
+    if (!queued.cancelled()) return 12;
+    try {
+      (void)queued.result();
+      return 13;
+    } catch (const spindle::CancelledError&) {
+    }
+    if (ran_queued.load() != 0) return 14;
+    pool.shutdown(true);
+    return 0;
+  });
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << describe_status(status);
+  gate.open();
+  EXPECT_EQ(queued.result(), 1);
+  EXPECT_EQ(ran_queued.load(), 1);
+}
+
+TEST(ThreadPoolExecutor, ForkInsideATaskKeepsTheForkingWorkerInTheChild) {
+  // The forking worker exists in the child (it is the child's only thread):
+  // the child's pool counts it and starts one fresh worker beside it.
+  spindle_test::Watchdog dog("fork inside a task");
+  ThreadPoolExecutor pool(2);
+  auto outer = pool.submit([&pool] {
+    std::fflush(nullptr);
+    const pid_t pid = fork();
+    if (pid == 0) {
+      alarm(60);
+      int code = 0;
+      if (pool.num_threads() != 1) code = 10;
+      try {
+        if (code == 0 && pool.submit(square, 4).result() != 16) code = 11;
+        if (code == 0 && pool.num_threads() != 2) code = 12;
+      } catch (...) {
+        code = 13;
+      }
+      _exit(code);
+    }
+    return pid;
+  });
+  const pid_t pid = outer.result();
+  ASSERT_GT(pid, 0);
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << describe_status(status);
+}
+
+// Needs the thread layer's reset of its registry in a forked child: until
+// then, the exit-time join of non-daemon threads waits in the child for the
+// parent's workers, which do not exist there (the alarm ends the child).
+TEST(ThreadPoolExecutor, DISABLED_ForkedChildExitsNormallyAfterUsingThePool) {
+  spindle_test::Watchdog dog("fork: child exits with exit(0)");
+  std::optional<ThreadPoolExecutor> pool;
+  pool.emplace(2);
+  ASSERT_EQ(pool->submit(square, 2).result(), 4);
+  const int status = run_in_child(
+      [&] {
+        if (pool->submit(square, 7).result() != 49) return 11;
+        pool.reset();
+        return 0;
+      },
+      /*use_exit=*/true);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << describe_status(status);
+  pool.reset();
 }

@@ -318,6 +318,18 @@ struct ThreadPoolOptions {
 /// The destructor is shutdown(true) (C102), without the exception that
 /// shutdown throws in one of the pool's own workers. Don't destroy a pool
 /// from one of its own tasks (other handles to it would dangle).
+///
+/// fork(). The workers do not exist in a child process. A pthread_atfork
+/// handler resets, in the child, every pool that existed at the fork: its
+/// worker count starts again from zero (a worker that itself called fork()
+/// is kept), submit() starts fresh workers, and shutdown, the destructor and
+/// the exit hook wait only for workers of the child. Tasks still queued at the
+/// fork are the parent's work: the parent runs them; the child does not
+/// (it would run them twice) but cancels its copies of their futures at its
+/// first submit, shutdown or destruction of the pool, so a child waiting on
+/// one gets CancelledError. A task that was running in a parent worker
+/// stays running forever in the child's copy. Python's pool does none of
+/// this (its child hangs on submit when the parent had an idle worker).
 class ThreadPoolExecutor final : public Executor {
  public:
   /// max_workers = min(32, hardware threads + 4).
@@ -349,7 +361,8 @@ class ThreadPoolExecutor final : public Executor {
   /// The prefix of the workers' names.
   [[nodiscard]] const std::string& thread_name_prefix() const noexcept;
   /// Number of worker threads started so far (a snapshot; Python's
-  /// len(_threads)). Never more than max_workers().
+  /// len(_threads)); in a forked child, only those of the child. Never more
+  /// than max_workers().
   [[nodiscard]] int num_threads() const noexcept;
 
  protected:
