@@ -365,6 +365,9 @@ void PoolCore::wake_one_if_needed() noexcept {
 
 void PoolCore::worker_main(Worker* self) {
   tls_worker = self;
+  struct ClearTls {
+    ~ClearTls() { tls_worker = nullptr; }  // the record may die with the core after return
+  } clear_tls;
   if (initializer_) {
     try {
       initializer_();
