@@ -95,6 +95,19 @@ class InlineCountingExecutor final : public spindle::Executor {
   }
 };
 
+// The hang guard of the fork tests: an alarm that kills the test process.
+// A Watchdog would be a thread, and a fork that lands while a thread is
+// being set up (or allocating) in a sanitizer's runtime leaves the child
+// waiting for a lock that nobody will release. Alarms are not inherited by
+// the child, which sets its own.
+class AlarmGuard {
+ public:
+  explicit AlarmGuard(unsigned seconds) { alarm(seconds); }
+  ~AlarmGuard() { alarm(0); }
+  AlarmGuard(const AlarmGuard&) = delete;
+  AlarmGuard& operator=(const AlarmGuard&) = delete;
+};
+
 // Runs `child` in a forked child process, which ends with _exit (or
 // std::exit when `use_exit`) of what `child` returns; an alarm kills a child
 // that hangs. Returns the child's wait status. The child must not use gtest
@@ -754,7 +767,7 @@ TEST(ThreadPoolExecutor, ForkedChildSubmitsToAPoolCreatedInTheParent) {
   // The parent's pool has an idle worker (Python's child then hangs on
   // submit). The child's pool starts a fresh worker, runs the task, and is
   // destroyed; the child ends with _exit.
-  spindle_test::Watchdog dog("fork: child uses the pool");
+  AlarmGuard hang_guard(120);
   std::optional<ThreadPoolExecutor> pool;
   pool.emplace(spindle::ThreadPoolOptions{.max_workers = 2, .thread_name_prefix = "forked"});
   ASSERT_EQ(pool->submit(square, 2).result(), 4);
@@ -778,7 +791,7 @@ TEST(ThreadPoolExecutor, ForkedChildSubmitsToAPoolCreatedInTheParent) {
 TEST(ThreadPoolExecutor, ForkedChildDoesNotRunTheParentsQueuedTasks) {
   // A task queued at the fork is the parent's: the parent runs it; the
   // child cancels its copy of the future at its first submit.
-  spindle_test::Watchdog dog("fork: queued work");
+  AlarmGuard hang_guard(120);
   Gate gate;
   std::atomic<int> ran_queued{0};
   ThreadPoolExecutor pool(1);
@@ -810,7 +823,7 @@ TEST(ThreadPoolExecutor, ForkedChildDoesNotRunTheParentsQueuedTasks) {
 TEST(ThreadPoolExecutor, ForkInsideATaskKeepsTheForkingWorkerInTheChild) {
   // The forking worker exists in the child (it is the child's only thread):
   // the child's pool counts it and starts one fresh worker beside it.
-  spindle_test::Watchdog dog("fork inside a task");
+  AlarmGuard hang_guard(120);
   ThreadPoolExecutor pool(2);
   auto outer = pool.submit([&pool] {
     std::fflush(nullptr);
@@ -841,7 +854,7 @@ TEST(ThreadPoolExecutor, ForkInsideATaskKeepsTheForkingWorkerInTheChild) {
 // then, the exit-time join of non-daemon threads waits in the child for the
 // parent's workers, which do not exist there (the alarm ends the child).
 TEST(ThreadPoolExecutor, DISABLED_ForkedChildExitsNormallyAfterUsingThePool) {
-  spindle_test::Watchdog dog("fork: child exits with exit(0)");
+  AlarmGuard hang_guard(120);
   std::optional<ThreadPoolExecutor> pool;
   pool.emplace(2);
   ASSERT_EQ(pool->submit(square, 2).result(), 4);

@@ -177,6 +177,13 @@ TEST(FuturesStress, ForkWhileAPoolResubmitsItself) {
   // submit() and of the workers' loop. Each child must be able to use the
   // pool (fresh worker, task result) and leave; an alarm turns a hang into
   // a failure.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+  // A fork lands while another thread is inside the sanitizer's allocator,
+  // whose lock g++ 12's runtimes do not hold across fork(): the child's
+  // first allocation (starting a worker) then waits forever. CPython skips
+  // its fork tests under TSan for the same kind of reason.
+  GTEST_SKIP() << "the sanitizer runtime's allocator is not fork-safe while other threads allocate";
+#endif
   spindle_test::Watchdog dog("fork while resubmitting", std::chrono::seconds(600));
   const long forks = spindle_test::scaled(50, 500);
   ThreadPoolExecutor pool(2);
@@ -197,7 +204,10 @@ TEST(FuturesStress, ForkWhileAPoolResubmitsItself) {
     while (steps.load() == before) std::this_thread::yield();  // the pool is busy
     std::fflush(nullptr);
     const pid_t pid = fork();
-    ASSERT_GE(pid, 0);
+    if (pid < 0) {
+      ADD_FAILURE() << "fork failed";
+      break;
+    }
     if (pid == 0) {
       alarm(60);
       int code = 0;
@@ -213,8 +223,10 @@ TEST(FuturesStress, ForkWhileAPoolResubmitsItself) {
     int status = 0;
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
     }
-    ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
-        << "fork " << i << ": status " << status;
+    if (!(WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
+      ADD_FAILURE() << "fork " << i << ": status " << status;
+      break;  // and stop the pool below: its tasks use this frame
+    }
   }
   stop.store(true);
   pool.shutdown(true);
