@@ -326,8 +326,8 @@ struct ThreadPoolOptions {
 /// the exit hook wait only for workers of the child. Tasks still queued at the
 /// fork are the parent's work: the parent runs them; the child does not
 /// (it would run them twice) but cancels its copies of their futures at its
-/// first submit, shutdown or destruction of the pool, so a child waiting on
-/// one gets CancelledError. A task that was running in a parent worker
+/// first submit, shutdown, destruction of the pool or exit, so a child
+/// waiting on one after that gets CancelledError. A task that was running in a parent worker
 /// stays running forever in the child's copy. Python's pool does none of
 /// this (its child hangs on submit when the parent had an idle worker).
 class ThreadPoolExecutor final : public Executor {
