@@ -1,11 +1,14 @@
 // ThreadPoolExecutor: a FIFO of task blocks (intrusive, guarded by one
 // Lock), lazily started spindle::Thread workers that park on a sequence word
-// when idle, and the process-exit hook that drains every live pool (C103).
+// when idle, the process-exit hook that drains every live pool (C103), and
+// the fork handlers that reset every live pool in a child process.
+#include <pthread.h>
 #include <sched.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
+#include <iterator>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -17,8 +20,6 @@
 
 namespace spindle {
 namespace detail {
-
-extern thread_local const void* tls_current_executor;
 
 namespace {
 
@@ -42,6 +43,17 @@ std::uint32_t spinner_limit() {
   return static_cast<std::uint32_t>(std::max(1, cpus / 2));
 }
 
+// Cancels and releases a detached list of task blocks (outside every lock:
+// cancel() runs done-callbacks, which may submit).
+void cancel_list(FutureStateBase* list) noexcept {
+  while (list != nullptr) {
+    FutureStateBase* next = std::exchange(list->next_, nullptr);
+    list->cancel();
+    list->release();
+    list = next;
+  }
+}
+
 }  // namespace
 
 class PoolCore : public std::enable_shared_from_this<PoolCore> {
@@ -49,24 +61,44 @@ class PoolCore : public std::enable_shared_from_this<PoolCore> {
   static constexpr std::uint32_t kShutdown = 1;  // shutdown() was called
   static constexpr std::uint32_t kExiting = 2;   // the process exit hook ran
 
-  PoolCore(const void* owner, int max_workers, std::string prefix,
-           std::function<void()> initializer)
-      : owner_(owner),
-        max_workers_(max_workers),
+  /// One worker thread. Owned by the core (workers_, or forgotten_ after a
+  /// fork); the thread's body gets a pointer to it.
+  struct Worker {
+    explicit Worker(PoolCore* p) noexcept : pool(p) {}
+    PoolCore* const pool;
+    std::unique_ptr<Thread> thread;
+    // True while this worker is inside shutdown(wait) or the exit hook of
+    // its own pool; written under lock_. Another worker in the same position
+    // does not wait for it (see join_workers).
+    std::atomic<bool> in_shutdown{false};
+  };
+
+  PoolCore(int max_workers, std::string prefix, std::function<void()> initializer)
+      : max_workers_(max_workers),
         prefix_(std::move(prefix)),
         initializer_(std::move(initializer)) {}
+  ~PoolCore();
 
   void submit(FutureStateBase* task);
-  void shutdown(bool wait, bool cancel_futures);
+  /// `may_throw`: false for the destructor (no "cannot join current thread").
+  void shutdown(bool wait, bool cancel_futures, bool may_throw);
   void close_for_exit();
 
   int max_workers() const noexcept { return max_workers_; }
   const std::string& prefix() const noexcept { return prefix_; }
   int num_threads() const noexcept { return nthreads_.load(std::memory_order_relaxed); }
 
+  // The registry's intrusive list (guarded by the registry's lock).
+  PoolCore* reg_prev_ = nullptr;
+  PoolCore* reg_next_ = nullptr;
+  bool registered_ = false;
+
+  /// The fork child handler's part: see ThreadPoolExecutor ("fork()").
+  void after_fork_in_child() noexcept;
+
  private:
   void start_worker_locked();
-  void worker_main();
+  void worker_main(Worker* self);
   FutureStateBase* pop(bool& closed);
   void wait_for_work();
   bool work_or_closed() const noexcept;
@@ -76,19 +108,26 @@ class PoolCore : public std::enable_shared_from_this<PoolCore> {
     unpark_all(seq_);
   }
   void initializer_failed();
-  void join_all();
+  Worker* calling_worker() const noexcept;
+  /// Waits for every worker but `self` (the calling worker, or null) and
+  /// those inside shutdown or the exit hook.
+  void join_workers(Worker* self);
 
-  const void* const owner_;
   const int max_workers_;
   const std::string prefix_;
   const std::function<void()> initializer_;
 
-  Lock lock_;  // guards the queue, broken_, threads_ and the closed_ bits' writes
+  Lock lock_;  // guards the queue, broken_, workers_, orphans_ and the closed_ bits' writes
   std::atomic<FutureStateBase*> head_{nullptr};  // atomic only for idle workers' peeks
   FutureStateBase* tail_ = nullptr;
   std::atomic<std::uint32_t> closed_{0};
   bool broken_ = false;
-  std::vector<std::unique_ptr<Thread>> threads_;  // only grows, and only before closed_
+  // Only grows, and only before closed_ is set (so a shutdown that has set
+  // closed_ under lock_ may walk it without the lock). Reset only in a
+  // forked child, where no other thread runs.
+  std::vector<std::unique_ptr<Worker>> workers_;
+  std::vector<std::unique_ptr<Worker>> forgotten_;  // the parent's, in a forked child
+  FutureStateBase* orphans_ = nullptr;  // the parent's queued tasks, in a forked child
   std::atomic<int> nthreads_{0};
 
   // Python's _idle_semaphore: workers that went idle; submit() takes one
@@ -105,15 +144,22 @@ class PoolCore : public std::enable_shared_from_this<PoolCore> {
 
 namespace {
 
-// Every live pool, for the process-exit hook.
+// The worker record of the calling thread, if it is a pool worker.
+thread_local PoolCore::Worker* tls_worker = nullptr;
+
+// Every live pool: for the process-exit hook and for the fork handlers.
+// Never destroyed (used during exit and in forked children).
 struct PoolRegistry {
-  Lock lock;
-  std::vector<std::weak_ptr<PoolCore>> pools;
-  bool hooked = false;
+  Lock lock;  // guards the list and `exiting`; held across fork() (prepare..parent/child)
+  PoolCore* head = nullptr;
   bool exiting = false;
+  // Guards `hooked`. register_atexit is called under this lock, never under
+  // `lock`, so the fork prepare handler never waits for the thread layer.
+  Lock hook_lock;
+  bool hooked = false;
 };
 PoolRegistry& registry() {
-  static auto* r = new PoolRegistry;  // never destroyed: used during exit
+  static auto* r = new PoolRegistry;
   return *r;
 }
 
@@ -123,34 +169,89 @@ void exit_all_pools() {
     PoolRegistry& r = registry();
     std::scoped_lock guard(r.lock);
     r.exiting = true;
-    for (auto& w : r.pools) {
-      if (auto p = w.lock()) live.push_back(std::move(p));
+    for (PoolCore* p = r.head; p != nullptr; p = p->reg_next_) {
+      if (auto sp = p->weak_from_this().lock()) live.push_back(std::move(sp));
     }
   }
   for (auto& p : live) p->close_for_exit();
 }
 
+// Python registers os.register_at_fork(before=lock.acquire,
+// after_in_parent=lock.release, after_in_child=lock._at_fork_reinit) for
+// its global shutdown lock only. spindle holds the registry's lock across
+// the fork, so the list of pools is whole in the child, and resets every
+// listed pool there. Nobody blocks while holding the registry's lock, so the
+// prepare handler cannot deadlock.
+void fork_prepare() noexcept {
+  (void)registry().lock.acquire_until(Deadline::never());
+}
+void fork_parent() noexcept {
+  try {
+    registry().lock.release();
+  } catch (...) {
+  }
+}
+void fork_child() noexcept {
+  PoolRegistry& r = registry();
+  for (PoolCore* p = r.head; p != nullptr; p = p->reg_next_) p->after_fork_in_child();
+  try {
+    r.lock.release();
+  } catch (...) {
+  }
+}
+
 // Registers `core`; false if the process exit has already begun.
 bool register_pool(const std::shared_ptr<PoolCore>& core) {
+  static const bool fork_handlers_installed =
+      pthread_atfork(fork_prepare, fork_parent, fork_child) == 0;
+  (void)fork_handlers_installed;
   PoolRegistry& r = registry();
-  std::scoped_lock guard(r.lock);
-  if (!r.hooked && !r.exiting) {
-    try {
-      register_atexit(exit_all_pools);
-      r.hooked = true;
-    } catch (const RuntimeError&) {
-      r.exiting = true;
+  bool exit_begun = false;
+  {
+    std::scoped_lock guard(r.hook_lock);
+    if (!r.hooked) {
+      try {
+        register_atexit(exit_all_pools);
+        r.hooked = true;
+      } catch (const RuntimeError&) {
+        exit_begun = true;
+      }
     }
   }
+  std::scoped_lock guard(r.lock);
+  if (exit_begun) r.exiting = true;
   if (r.exiting) return false;
-  std::erase_if(r.pools, [](const std::weak_ptr<PoolCore>& w) { return w.expired(); });
-  r.pools.push_back(core);
+  PoolCore* p = core.get();
+  p->reg_next_ = r.head;
+  if (r.head != nullptr) r.head->reg_prev_ = p;
+  r.head = p;
+  p->registered_ = true;
   return true;
+}
+
+void unregister_pool(PoolCore* p) noexcept {
+  PoolRegistry& r = registry();
+  std::scoped_lock guard(r.lock);
+  (p->reg_prev_ ? p->reg_prev_->reg_next_ : r.head) = p->reg_next_;
+  if (p->reg_next_ != nullptr) p->reg_next_->reg_prev_ = p->reg_prev_;
+  p->reg_prev_ = p->reg_next_ = nullptr;
+  p->registered_ = false;
 }
 
 }  // namespace
 
+PoolCore::~PoolCore() {
+  if (registered_) unregister_pool(this);
+  cancel_list(orphans_);
+}
+
+PoolCore::Worker* PoolCore::calling_worker() const noexcept {
+  Worker* w = tls_worker;
+  return w != nullptr && w->pool == this ? w : nullptr;
+}
+
 void PoolCore::submit(FutureStateBase* task) {
+  FutureStateBase* orphans = nullptr;
   {
     std::scoped_lock guard(lock_);
     if (broken_) throw BrokenThreadPool(kBrokenMessage);
@@ -158,6 +259,7 @@ void PoolCore::submit(FutureStateBase* task) {
     if (closed & kShutdown) throw RuntimeError("cannot schedule new futures after shutdown");
     if (closed & kExiting)
       throw RuntimeError("cannot schedule new futures after interpreter shutdown");
+    if (orphans_ != nullptr) [[unlikely]] orphans = std::exchange(orphans_, nullptr);
     task->next_ = nullptr;
     if (tail_ != nullptr) {
       tail_->next_ = task;
@@ -169,28 +271,33 @@ void PoolCore::submit(FutureStateBase* task) {
     std::uint32_t idle = idle_.load(std::memory_order_relaxed);
     while (idle > 0 && !idle_.compare_exchange_weak(idle, idle - 1, std::memory_order_relaxed)) {
     }
-    if (idle == 0 && static_cast<int>(threads_.size()) < max_workers_) {
+    if (idle == 0 && static_cast<int>(workers_.size()) < max_workers_) {
       try {
         start_worker_locked();
       } catch (...) {
         // The task stays queued; an existing worker (if any) will run it.
-        if (threads_.empty()) {
+        if (workers_.empty()) {
           head_.store(nullptr, std::memory_order_relaxed);
           tail_ = nullptr;
+          orphans_ = orphans;  // cancelled by the next submit or shutdown
           throw;
         }
       }
     }
   }
   wake_one_if_needed();
+  if (orphans != nullptr) [[unlikely]] cancel_list(orphans);
 }
 
 void PoolCore::start_worker_locked() {
-  const std::string name = prefix_ + "_" + std::to_string(threads_.size());
-  auto t = std::make_unique<Thread>(ThreadOptions{.name = name, .daemon = false},
-                                    [core = shared_from_this()] { core->worker_main(); });
-  t->start();
-  threads_.push_back(std::move(t));
+  const std::string name = prefix_ + "_" + std::to_string(workers_.size());
+  workers_.reserve(workers_.size() + 1);  // so that a started worker is always recorded
+  auto w = std::make_unique<Worker>(this);
+  w->thread = std::make_unique<Thread>(
+      ThreadOptions{.name = name, .daemon = false},
+      [core = shared_from_this(), self = w.get()] { core->worker_main(self); });
+  w->thread->start();
+  workers_.push_back(std::move(w));
   nthreads_.fetch_add(1, std::memory_order_relaxed);
 }
 
@@ -256,8 +363,11 @@ void PoolCore::wake_one_if_needed() noexcept {
   unpark_one(seq_);
 }
 
-void PoolCore::worker_main() {
-  tls_current_executor = owner_;
+void PoolCore::worker_main(Worker* self) {
+  tls_worker = self;
+  struct ClearTls {
+    ~ClearTls() { tls_worker = nullptr; }  // the record may die with the core after return
+  } clear_tls;
   if (initializer_) {
     try {
       initializer_();
@@ -315,43 +425,122 @@ void PoolCore::initializer_failed() {
   }
 }
 
-void PoolCore::shutdown(bool wait, bool cancel_futures) {
+void PoolCore::shutdown(bool wait, bool cancel_futures, bool may_throw) {
+  Worker* const self = calling_worker();
   FutureStateBase* list = nullptr;
   {
     std::scoped_lock guard(lock_);
     closed_.fetch_or(kShutdown, std::memory_order_relaxed);
+    list = std::exchange(orphans_, nullptr);
     if (cancel_futures) {
-      list = head_.exchange(nullptr, std::memory_order_relaxed);
+      FutureStateBase* queued = head_.exchange(nullptr, std::memory_order_relaxed);
+      if (queued != nullptr) {
+        tail_->next_ = list;  // the queue's own order first
+        list = queued;
+      }
       tail_ = nullptr;
     }
+    if (wait && self != nullptr) self->in_shutdown.store(true, std::memory_order_relaxed);
   }
   wake_all();
   // Cancel outside the lock: cancel() runs done-callbacks, which may submit.
-  while (list != nullptr) {
-    FutureStateBase* next = std::exchange(list->next_, nullptr);
-    list->cancel();
-    list->release();
-    list = next;
-  }
-  if (wait) join_all();
+  cancel_list(list);
+  if (!wait) return;
+  join_workers(self);
+  if (self != nullptr && may_throw) throw RuntimeError("cannot join current thread");
 }
 
 void PoolCore::close_for_exit() {
+  Worker* const self = calling_worker();
+  FutureStateBase* list = nullptr;
   {
     std::scoped_lock guard(lock_);
     closed_.fetch_or(kExiting, std::memory_order_relaxed);
+    list = std::exchange(orphans_, nullptr);
+    if (self != nullptr) self->in_shutdown.store(true, std::memory_order_relaxed);
   }
   wake_all();
-  join_all();
+  cancel_list(list);
+  join_workers(self);
 }
 
-void PoolCore::join_all() {
-  // threads_ no longer grows: closed_ was set under lock_ before we got here.
-  const std::uint64_t me = get_ident();
-  for (auto& t : threads_) {
-    if (t->ident() == me) continue;  // a worker shutting its own pool down
-    t->join();
+void PoolCore::join_workers(Worker* self) {
+  // workers_ no longer grows: closed_ was set under lock_ before we got here.
+  //
+  // No two workers wait for each other: a worker marks itself in_shutdown
+  // under lock_ before it looks at the others' marks, so of two workers in
+  // here, the one that marked itself second sees the first one's mark and
+  // skips it. (Python joins its threads in set order and raises on reaching
+  // the caller; the first worker in that order waits for no one.) Threads
+  // that are not workers of this pool are never waited for.
+  for (auto& w : workers_) {
+    if (w.get() == self || w->in_shutdown.load(std::memory_order_relaxed)) continue;
+    w->thread->join();
   }
+  if (self != nullptr) {
+    std::scoped_lock guard(lock_);
+    self->in_shutdown.store(false, std::memory_order_relaxed);
+  }
+}
+
+void PoolCore::after_fork_in_child() noexcept {
+  // Only the forking thread exists here. The pool's lock may have been held
+  // by a thread that is gone, in the middle of an update ("torn").
+  const bool torn = lock_.locked();
+  std::destroy_at(&lock_);
+  std::construct_at(&lock_);
+  // The parent's queued tasks are not run here; the next submit, shutdown
+  // or exit cancels the child's copies of their futures (outside this
+  // handler: cancel() runs callbacks). Following head_ is safe even when
+  // torn: every update keeps the chain from head_ made of queued blocks.
+  FutureStateBase* queued = head_.exchange(nullptr, std::memory_order_relaxed);
+  if (queued != nullptr) {
+    FutureStateBase* last = queued;
+    while (last->next_ != nullptr) last = last->next_;
+    last->next_ = orphans_;
+    orphans_ = queued;
+  }
+  tail_ = nullptr;
+  // Forget the workers: they do not exist here, so they are never joined.
+  // A worker that called fork() itself is the child's thread: keep it.
+  Worker* const survivor = calling_worker();
+  if (torn) {
+    // A worker may have been being added: don't read the list, abandon it
+    // (leaked), and own the survivor's record afresh.
+    std::construct_at(&workers_);
+    if (survivor != nullptr) {
+      try {
+        workers_.emplace_back(survivor);
+      } catch (...) {
+        // Not recorded: the pool will not wait for it.
+      }
+    }
+  } else {
+    // Keep the records allocated (forgotten_), so that nothing that still
+    // points at them dangles.
+    std::unique_ptr<Worker> kept;
+    for (auto& w : workers_) {
+      if (w.get() == survivor) kept = std::move(w);
+    }
+    try {
+      forgotten_.insert(forgotten_.end(), std::make_move_iterator(workers_.begin()),
+                        std::make_move_iterator(workers_.end()));
+    } catch (...) {
+      for (auto& w : workers_) (void)w.release();
+    }
+    workers_.clear();
+    if (kept) {
+      try {
+        workers_.push_back(std::move(kept));  // capacity is there: no allocation
+      } catch (...) {
+        (void)kept.release();
+      }
+    }
+  }
+  nthreads_.store(static_cast<int>(workers_.size()), std::memory_order_relaxed);
+  idle_.store(0, std::memory_order_relaxed);
+  sleepers_.store(0, std::memory_order_relaxed);
+  spinning_.store(0, std::memory_order_relaxed);
 }
 
 }  // namespace detail
@@ -368,18 +557,18 @@ ThreadPoolExecutor::ThreadPoolExecutor(ThreadPoolOptions options) {
     prefix =
         "ThreadPoolExecutor-" + std::to_string(counter.fetch_add(1, std::memory_order_relaxed));
   }
-  core_ = std::make_shared<detail::PoolCore>(this, max_workers, std::move(prefix),
+  core_ = std::make_shared<detail::PoolCore>(max_workers, std::move(prefix),
                                              std::move(options.initializer));
   if (!detail::register_pool(core_)) core_->close_for_exit();
 }
 
 ThreadPoolExecutor::~ThreadPoolExecutor() {
   retire();
-  core_->shutdown(true, false);
+  core_->shutdown(true, false, false);
 }
 
 void ThreadPoolExecutor::shutdown(bool wait, bool cancel_futures) {
-  core_->shutdown(wait, cancel_futures);
+  core_->shutdown(wait, cancel_futures, true);
 }
 int ThreadPoolExecutor::max_workers() const noexcept {
   return core_->max_workers();

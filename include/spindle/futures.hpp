@@ -1,10 +1,10 @@
 // spindle/futures.hpp - Python's concurrent.futures for threads.
 //
-//     spindle::ThreadPoolExecutor pool(4);                 // or {.max_workers = 4,
-//     .thread_name_prefix = "io"} spindle::Future<int> f = pool.submit(square, 7);     // R deduced
-//     from square(int) int v = f.result();                                  // blocks; rethrows
-//     square's exception for (auto& r : pool.map(square, std::vector{1, 2, 3})) use(r);   // input
-//     order, lazily auto [done, not_done] = spindle::wait(futures, 5s, spindle::FIRST_COMPLETED);
+//     spindle::ThreadPoolExecutor pool(4);    // or {.max_workers = 4, .thread_name_prefix = "io"}
+//     spindle::Future<int> f = pool.submit(square, 7);   // R deduced from square(int)
+//     int v = f.result();                                // blocks; rethrows square's exception
+//     for (auto& r : pool.map(square, std::vector{1, 2, 3})) use(r);   // input order, lazily
+//     auto [done, not_done] = spindle::wait(futures, 5s, spindle::FIRST_COMPLETED);
 //     for (auto& g : spindle::as_completed(futures)) use(g.result());
 //
 // Future<T> is a shared handle (copying it shares the same future, like a
@@ -34,13 +34,19 @@
 // exception hook (set_unretrieved_exception_hook; the default prints
 // "Future exception was never retrieved" and the message to stderr).
 //
-// Tasks that wait on tasks. A worker thread of a ThreadPoolExecutor that
-// blocks in result()/exception() on a future of a task that is still queued
-// in the same pool runs that task itself, at once, instead of waiting for it.
-// So a 1-worker pool whose task waits on a task queued behind it completes,
-// where Python deadlocks. Waits on futures that are running elsewhere, or on
-// plain futures that nobody completes, still block; they are visible as
-// "Future" waits in the thread dump.
+// Tasks that wait on tasks. A task that waits on another future simply
+// waits, as in Python, whichever thread runs it: nothing is ever run in the
+// waiting thread, so its timeouts, the locks it holds and its thread
+// identity mean what they mean in Python. A task of a 1-worker pool that
+// waits on a task queued behind it in the same pool waits until its timeout
+// (TimeoutError) or forever, as in Python. Blocked waits show as "Future" in
+// the thread dump.
+//
+// Callback exceptions. An exception thrown by a done-callback goes to the
+// callback exception hook (set_callback_exception_hook; the default prints
+// "exception calling callback for <Future at 0x... state=...>" and the
+// exception, as Python's concurrent.futures logger does); later callbacks
+// still run (C98).
 //
 // What is not promised: the order in which pending tasks start beyond "first
 // submitted, first taken" from the queue; which worker runs a task; the
@@ -143,7 +149,8 @@ class FutureBase {
   /// Adds fn, called as fn(FutureBase&) once the future is done (finished or
   /// cancelled), in the thread that completes it; at once, in the calling
   /// thread, if it is already done. Callbacks run in the order added. An
-  /// exception from fn is reported on stderr and ignored (C98).
+  /// exception from fn goes to the callback exception hook (default: printed
+  /// on stderr) and is otherwise ignored (C98).
   template <class F>
   void add_done_callback(F fn) {
     st().add_callback(
@@ -156,12 +163,16 @@ class FutureBase {
 
   // ---- for executor writers (Python's Future internals) -------------------
 
-  /// Marks a pending future running and returns true; returns false if it
-  /// was cancelled (the executor must then not run it). Throws RuntimeError
-  /// "Future in unexpected state" if it is already running or finished.
+  /// Python's states, one call each: a pending future becomes running and
+  /// true is returned; a cancelled one is marked notified and false is
+  /// returned (the executor must then not run it). Throws RuntimeError
+  /// "Future in unexpected state" if it is running or finished, or if this
+  /// was already called on the cancelled future (Python also logs a critical
+  /// message; spindle only throws). Never blocks.
   [[nodiscard]] bool set_running_or_notify_cancel() { return st().set_running_or_notify_cancel(); }
   /// Finishes the future with exception `e`, wakes waiters, runs callbacks.
-  /// Throws InvalidStateError if already finished or cancelled (C97).
+  /// Throws InvalidStateError if already finished or cancelled (C97), and
+  /// ValueError if `e` is null (the future is left as it was).
   void set_exception(std::exception_ptr e) { st().set_exception(std::move(e)); }
 
   /// False for a moved-from handle.
@@ -271,6 +282,32 @@ using UnretrievedExceptionHook = std::function<void(std::exception_ptr)>;
 /// "Future exception was never retrieved" and the message to stderr).
 /// Returns the previous hook. Thread-safe.
 UnretrievedExceptionHook set_unretrieved_exception_hook(UnretrievedExceptionHook hook);
+
+// ---------------------------------------------------------------------------
+// The callback exception hook.
+// ---------------------------------------------------------------------------
+
+/// What the callback exception hook gets: the exception a done-callback
+/// threw and the future it was added to (Python logs both with
+/// "exception calling callback for %r").
+struct CallbackExceptionArgs {
+  std::exception_ptr exc;  ///< what the callback threw
+  FutureBase future;       ///< the future whose callback threw (done)
+};
+/// Called, in the thread that ran the callback (the one that completed or
+/// cancelled the future, or the one that added the callback to a done
+/// future), after a done-callback threw; no spindle lock is held, so it may
+/// use the future. Later callbacks run after it returns. If the hook
+/// throws, that is reported on stderr together with the original exception,
+/// and ignored.
+using CallbackExceptionHook = std::function<void(const CallbackExceptionArgs&)>;
+/// Installs `hook` (an empty function restores the default,
+/// default_callback_exception_hook). Returns the previous hook (empty if the
+/// default was in place). Thread-safe.
+CallbackExceptionHook set_callback_exception_hook(CallbackExceptionHook hook);
+/// The default hook: prints "exception calling callback for <Future at 0x...
+/// state=finished>" (or cancelled) and "TYPE: MESSAGE" on stderr.
+void default_callback_exception_hook(const CallbackExceptionArgs& args);
 
 // ---------------------------------------------------------------------------
 // wait() and as_completed()

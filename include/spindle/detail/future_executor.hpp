@@ -23,9 +23,12 @@ struct MapOptions {
   /// Time allowed for the whole map, measured from the map() call; an
   /// iteration that reaches a result not ready by then throws TimeoutError.
   std::optional<std::chrono::nanoseconds> timeout = {};
-  /// At most this many tasks submitted ahead of the one being consumed;
-  /// unset = every input submitted at once. Values < 1 throw ValueError
-  /// "buffersize must be None or > 0".
+  /// Python 3.14's buffersize: map() submits only the first `buffersize`
+  /// tasks, and each step of the range (begin(), each increment) submits
+  /// one more before it waits for its result, so never more than
+  /// `buffersize` tasks are submitted ahead of the one being consumed.
+  /// Unset = every input submitted by map() itself. Values < 1 throw
+  /// ValueError "buffersize must be None or > 0".
   std::optional<long> buffersize = {};
 };
 
@@ -60,27 +63,50 @@ using submit_result_t =
 }  // namespace detail
 
 /// The range returned by Executor::map: the results in input order (C101).
-/// Iterating blocks for each result in turn; reaching a task that threw
-/// rethrows its exception, and reaching a result not ready by the map's
-/// deadline throws TimeoutError (the increment or begin() throws). Dropping
-/// the range cancels the tasks whose results were not delivered. An input
-/// range: iterate it once. The yielded R& lives until the next increment.
+/// Python's map submits its tasks and returns a generator; this range is
+/// that generator:
+///   * begin() starts it (Python's first next()): from then on it blocks for
+///     each result in turn. Reaching a task that threw rethrows its
+///     exception, and reaching a result not ready by the map's deadline
+///     throws TimeoutError (the increment or begin() throws); either ends
+///     the range at once, as an exception ends Python's generator: the
+///     undelivered futures are cancelled and the next increment reaches the
+///     end.
+///   * Dropping a started range cancels the futures whose results were not
+///     delivered (the generator's `finally`).
+///   * Dropping a range whose begin() was never called cancels nothing: every
+///     task submitted by map() runs, as in Python, where closing a generator
+///     that never started does not run its `finally` (bpo-11777).
+///   * With MapOptions::buffersize, each step first submits the task for the
+///     next input (while inputs remain and the executor exists), then waits:
+///     at most buffersize tasks are ever submitted ahead of the consumer.
+/// An input range: iterate it once. The yielded R& lives until the next
+/// increment. Moving the range moves all of this; the moved-from range is
+/// empty and cancels nothing.
 template <class R>
 class MapResults {
  public:
   MapResults(std::deque<Future<R>> fs, std::unique_ptr<detail::MapSource<R>> src,
              std::shared_ptr<detail::ExecutorAnchor> anchor, detail::Deadline deadline)
       : fs_(std::move(fs)), src_(std::move(src)), anchor_(std::move(anchor)), deadline_(deadline) {}
-  MapResults(MapResults&&) noexcept = default;
+  MapResults(MapResults&& o) noexcept
+      : fs_(std::move(o.fs_)),
+        src_(std::move(o.src_)),
+        anchor_(std::move(o.anchor_)),
+        deadline_(o.deadline_),
+        current_(std::move(o.current_)),
+        started_(std::exchange(o.started_, false)) {
+    o.fs_.clear();
+  }
   MapResults& operator=(MapResults&&) = delete;
   ~MapResults() {
-    for (auto& f : fs_) f.cancel();
+    if (started_) finish();
   }
 
   /// An input iterator (detail::PullIterator); the sentinel is std::default_sentinel.
   using iterator = detail::PullIterator<MapResults, R>;
 
-  /// Blocks for the first result (may throw, see above).
+  /// Starts the range and blocks for the first result (may throw, see above).
   iterator begin() { return advance() ? iterator(this) : iterator(); }
   std::default_sentinel_t end() const noexcept { return {}; }
 
@@ -88,20 +114,34 @@ class MapResults {
   friend iterator;
   R& current() { return current_.result(); }
   bool advance() {
+    started_ = true;
     if (fs_.empty()) return false;
-    if (src_) {  // buffersize: submit one more before waiting (Python's order)
-      std::scoped_lock guard(anchor_->lock);
-      if (anchor_->executor == nullptr || !src_->submit_next(*anchor_->executor, fs_)) src_.reset();
-    }
-    current_ = std::move(fs_.front());
-    fs_.pop_front();
     try {
-      current_.result_until(deadline_);
+      if (src_) {  // buffersize: submit one more before waiting (Python's order)
+        std::scoped_lock guard(anchor_->lock);
+        if (anchor_->executor == nullptr || !src_->submit_next(*anchor_->executor, fs_)) {
+          src_.reset();
+        }
+      }
+      current_ = std::move(fs_.front());
+      fs_.pop_front();
+      try {
+        current_.result_until(deadline_);
+      } catch (...) {
+        current_.cancel();  // Python's _result_or_cancel
+        throw;
+      }
     } catch (...) {
-      current_.cancel();
+      finish();
       throw;
     }
     return true;
+  }
+  // The generator's `finally`: cancel what was not delivered, submit no more.
+  void finish() noexcept {
+    for (auto& f : fs_) f.cancel();
+    fs_.clear();
+    src_.reset();
   }
 
   std::deque<Future<R>> fs_;
@@ -109,6 +149,7 @@ class MapResults {
   std::shared_ptr<detail::ExecutorAnchor> anchor_;
   detail::Deadline deadline_;
   Future<R> current_{detail::AdoptState{}, nullptr};
+  bool started_ = false;
 };
 
 /// concurrent.futures.Executor: submit() and map() over a virtual schedule().
@@ -131,7 +172,7 @@ class Executor {
     auto bound = [f = std::forward<F>(fn), ... a = std::forward<A>(args)]() mutable -> R {
       return std::invoke(std::move(f), std::move(a)...);
     };
-    auto* task = new detail::TaskState<R, decltype(bound)>(this, std::move(bound));
+    auto* task = new detail::TaskState<R, decltype(bound)>(std::move(bound));
     Future<R> fut(detail::AdoptState{}, task);
     try {
       schedule(task);
@@ -274,8 +315,21 @@ struct ThreadPoolOptions {
 /// are joined) every live pool is shut down, its queued work completes and
 /// its workers are joined (C103); submit() then throws RuntimeError.
 ///
-/// The destructor is shutdown(true) (C102). Don't destroy a pool from one of
-/// its own tasks.
+/// The destructor is shutdown(true) (C102), without the exception that
+/// shutdown throws in one of the pool's own workers. Don't destroy a pool
+/// from one of its own tasks (other handles to it would dangle).
+///
+/// fork(). The workers do not exist in a child process. A pthread_atfork
+/// handler resets, in the child, every pool that existed at the fork: its
+/// worker count starts again from zero (a worker that itself called fork()
+/// is kept), submit() starts fresh workers, and shutdown, the destructor and
+/// the exit hook wait only for workers of the child. Tasks still queued at the
+/// fork are the parent's work: the parent runs them; the child does not
+/// (it would run them twice) but cancels its copies of their futures at its
+/// first submit, shutdown, destruction of the pool or exit, so a child
+/// waiting on one after that gets CancelledError. A task that was running in a parent worker
+/// stays running forever in the child's copy. Python's pool does none of
+/// this (its child hangs on submit when the parent had an idle worker).
 class ThreadPoolExecutor final : public Executor {
  public:
   /// max_workers = min(32, hardware threads + 4).
@@ -291,8 +345,15 @@ class ThreadPoolExecutor final : public Executor {
   /// Stops accepting work (later submit: RuntimeError, C91). With
   /// cancel_futures, cancels every queued task (C93); running ones finish.
   /// Queued tasks not cancelled still run. With wait, blocks until every
-  /// worker has exited (all queued work done); a worker calling it does not
-  /// wait for itself. Calling it again is allowed (C92).
+  /// worker has exited (all queued work done). Calling it again is allowed
+  /// (C92).
+  ///
+  /// Called with wait from one of this pool's own workers (a task, a
+  /// done-callback or the initializer running there), it does what Python's
+  /// does: the shutdown takes effect, then it waits for the other workers -
+  /// except those that are themselves inside shutdown or exiting, so that
+  /// two workers never wait for each other - and throws RuntimeError
+  /// "cannot join current thread" when it comes to the calling worker.
   void shutdown(bool wait = true, bool cancel_futures = false) override;
 
   /// The configured maximum number of workers.
@@ -300,7 +361,8 @@ class ThreadPoolExecutor final : public Executor {
   /// The prefix of the workers' names.
   [[nodiscard]] const std::string& thread_name_prefix() const noexcept;
   /// Number of worker threads started so far (a snapshot; Python's
-  /// len(_threads)). Never more than max_workers().
+  /// len(_threads)); in a forked child, only those of the child. Never more
+  /// than max_workers().
   [[nodiscard]] int num_threads() const noexcept;
 
  protected:
