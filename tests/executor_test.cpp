@@ -88,10 +88,9 @@ class InlineCountingExecutor final : public spindle::Executor {
   std::atomic<int> scheduled{0};
 
  protected:
-  void schedule(spindle::detail::FutureStateBase* task) override {
+  void schedule(spindle::Task task) override {
     scheduled.fetch_add(1);
-    if (task->try_claim()) task->run_claimed();
-    task->release();
+    task.run();
   }
 };
 
@@ -138,6 +137,24 @@ std::string describe_status(int status) {
   if (WIFSIGNALED(status)) return "signal " + std::to_string(WTERMSIG(status));
   return "status " + std::to_string(status);
 }
+
+// An executor written against the public executor API only: it keeps the
+// Tasks it is given, and the test decides what happens to each.
+class HoldingExecutor final : public spindle::Executor {
+ public:
+  ~HoldingExecutor() override { retire(); }
+  void shutdown(bool, bool) override {}
+  std::vector<spindle::Task> tasks;
+
+ protected:
+  void schedule(spindle::Task task) override {
+    if (refuse) throw spindle::RuntimeError("cannot schedule new futures after shutdown");
+    tasks.push_back(std::move(task));
+  }
+
+ public:
+  bool refuse = false;
+};
 
 }  // namespace
 
@@ -867,4 +884,73 @@ TEST(ThreadPoolExecutor, DISABLED_ForkedChildExitsNormallyAfterUsingThePool) {
       /*use_exit=*/true);
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << describe_status(status);
   pool.reset();
+}
+
+// ---------------------------------------------------------------- the executor-writer API
+
+TEST(ExecutorApi, TaskRunCompletesTheFutureWithTheValueAndEmptiesTheHandle) {
+  HoldingExecutor ex;
+  spindle::Future<int> f = ex.submit([](int a) { return a * 2; }, 21);
+  ASSERT_EQ(ex.tasks.size(), 1u);
+  EXPECT_FALSE(f.done());
+  EXPECT_TRUE(ex.tasks[0].run());
+  EXPECT_FALSE(static_cast<bool>(ex.tasks[0]));
+  EXPECT_EQ(f.result(), 42);
+  EXPECT_THROW((void)ex.tasks[0].run(), spindle::InvalidStateError);
+}
+
+TEST(ExecutorApi, TaskRunPutsTheCallablesExceptionInTheFuture) {
+  HoldingExecutor ex;
+  auto f = ex.submit([]() -> int { throw spindle::ValueError("bad input"); });
+  EXPECT_TRUE(ex.tasks[0].run());
+  EXPECT_THROW((void)f.result(), spindle::ValueError);
+}
+
+TEST(ExecutorApi, TaskOfACancelledFutureDoesNotRun) {
+  HoldingExecutor ex;
+  bool ran = false;
+  auto f = ex.submit([&ran] { ran = true; });
+  EXPECT_TRUE(f.cancel());
+  EXPECT_TRUE(ex.tasks[0].cancelled());
+  EXPECT_FALSE(ex.tasks[0].run());
+  EXPECT_FALSE(ran);
+  EXPECT_THROW(f.result(), spindle::CancelledError);
+}
+
+TEST(ExecutorApi, TaskFailGivesThePendingFutureTheException) {
+  HoldingExecutor ex;
+  auto f = ex.submit([] { return 1; });
+  EXPECT_TRUE(ex.tasks[0].fail(std::make_exception_ptr(spindle::BrokenThreadPool("broken"))));
+  EXPECT_THROW((void)f.result(), spindle::BrokenThreadPool);
+  auto g = ex.submit([] { return 2; });
+  EXPECT_THROW((void)ex.tasks[1].fail(nullptr), spindle::ValueError);
+  EXPECT_TRUE(static_cast<bool>(ex.tasks[1]));  // unchanged: it can still run
+  EXPECT_TRUE(ex.tasks[1].run());
+  EXPECT_EQ(g.result(), 2);
+}
+
+TEST(ExecutorApi, ATaskDroppedUnrunCancelsItsFutureSoNobodyWaitsForever) {
+  HoldingExecutor ex;
+  auto f = ex.submit([] { return 1; });
+  ex.tasks.clear();
+  EXPECT_TRUE(f.cancelled());
+  EXPECT_THROW((void)f.result(), spindle::CancelledError);
+}
+
+TEST(ExecutorApi, AScheduleThatThrowsReachesTheSubmitter) {
+  HoldingExecutor ex;
+  ex.refuse = true;
+  EXPECT_THROW((void)ex.submit([] { return 1; }), spindle::RuntimeError);
+}
+
+TEST(ExecutorApi, TasksRunOnAnotherThreadCompleteTheirFuturesAndMapWorks) {
+  HoldingExecutor ex;
+  auto results = ex.map([](int x) { return x + 1; }, std::vector<int>{1, 2, 3});
+  std::thread runner([&ex] {
+    for (auto& t : ex.tasks) t.run();
+  });
+  runner.join();
+  std::vector<int> got;
+  for (int r : results) got.push_back(r);
+  EXPECT_EQ(got, (std::vector<int>{2, 3, 4}));
 }

@@ -69,7 +69,7 @@ CallbackExceptionHook set_callback_exception_hook(CallbackExceptionHook hook) {
 }
 
 void default_callback_exception_hook(const CallbackExceptionArgs& args) {
-  const detail::FutureStateBase* s = args.future.state_ptr();
+  const detail::FutureStateBase* s = detail::FutureAccess::state(args.future);
   const char* state = s == nullptr        ? "?"
                       : s->cancelled()    ? "cancelled"
                       : s->done()         ? "finished"
@@ -92,7 +92,7 @@ void report_callback_exception(detail::FutureStateBase* future,
     // Out of memory copying the hook: fall back to the default.
   }
   future->add_ref();
-  const CallbackExceptionArgs args{e, FutureBase(detail::AdoptState{}, future)};
+  const CallbackExceptionArgs args{e, detail::FutureAccess::adopt<FutureBase>(future)};
   try {
     if (hook) {
       hook(args);
@@ -437,4 +437,42 @@ void wait_states(const std::vector<FutureStateBase*>& states, Deadline deadline,
 }
 
 }  // namespace detail
+
+// ---------------------------------------------------------------- Task
+
+detail::FutureStateBase& Task::state() const {
+  if (s_ == nullptr) detail::FutureStateBase::throw_empty();
+  return *s_;
+}
+
+void Task::drop() noexcept {
+  if (detail::FutureStateBase* s = std::exchange(s_, nullptr)) {
+    s->cancel();
+    s->release();
+  }
+}
+
+bool Task::run() {
+  detail::FutureStateBase& s = state();
+  s_ = nullptr;
+  const bool claimed = s.try_claim();
+  if (claimed) s.run_claimed();
+  s.release();
+  return claimed;
+}
+
+bool Task::fail(std::exception_ptr e) {
+  if (!e) throw ValueError("Task::fail needs an exception");
+  detail::FutureStateBase& s = state();
+  s_ = nullptr;
+  const bool failed = s.try_begin_complete();
+  if (failed) s.complete_exception(std::move(e));
+  s.release();
+  return failed;
+}
+
+bool Task::cancel() { return state().cancel(); }
+
+bool Task::cancelled() const { return state().cancelled(); }
+
 }  // namespace spindle

@@ -1,6 +1,11 @@
-// spindle/detail/future_executor.hpp - Executor, map() and ThreadPoolExecutor.
+// spindle/executor.hpp - concurrent.futures.Executor, map() and the API for
+// writing an executor.
 //
-// Included by spindle/futures.hpp, which documents the family; include that.
+// Users call submit(), map() and shutdown() on a concrete executor
+// (ThreadPoolExecutor, ProcessPoolExecutor); spindle/futures.hpp is their
+// manual. This header is also the whole of what an executor writer needs:
+// derive from Executor, implement schedule(Task) and shutdown(), and run
+// each Task where it should run (see Task).
 #pragma once
 
 #include <chrono>
@@ -16,7 +21,15 @@
 #include <type_traits>
 #include <utility>
 
+#include "spindle/errors.hpp"
+#include "spindle/future.hpp"
+#include "spindle/lock.hpp"
+
 namespace spindle {
+
+namespace detail {
+struct TaskAccess;
+}  // namespace detail
 
 /// Options of Executor::map (Python's map(..., timeout=, buffersize=)).
 struct MapOptions {
@@ -148,9 +161,77 @@ class MapResults {
   std::unique_ptr<detail::MapSource<R>> src_;
   std::shared_ptr<detail::ExecutorAnchor> anchor_;
   detail::Deadline deadline_;
-  Future<R> current_{detail::AdoptState{}, nullptr};
+  Future<R> current_ = detail::FutureAccess::adopt<Future<R>>(nullptr);
   bool started_ = false;
 };
+
+/// A task as its executor sees it: the callable submitted with its
+/// arguments, together with the Future it completes, in one move-only
+/// handle. Executor::submit() creates it and hands it to the executor's
+/// schedule(); the executor keeps it in its queue and, on the thread that
+/// is to run it, calls run(). That is the whole protocol of an executor of
+/// local callables (ThreadPoolExecutor is written this way). An executor
+/// that computes results elsewhere (another process, another machine)
+/// instead creates a Future<R>() itself and completes it with
+/// set_running_or_notify_cancel(), set_result() and set_exception(), as
+/// Python's executors do.
+///
+/// Every member is safe to call from any thread, but a Task handle itself
+/// is not shared: one thread at a time uses it.
+class Task {
+ public:
+  /// An empty handle.
+  Task() noexcept = default;
+  Task(Task&& other) noexcept : s_(std::exchange(other.s_, nullptr)) {}
+  Task& operator=(Task&& other) noexcept {
+    if (this != &other) {
+      drop();
+      s_ = std::exchange(other.s_, nullptr);
+    }
+    return *this;
+  }
+  Task(const Task&) = delete;
+  Task& operator=(const Task&) = delete;
+  /// A task dropped without run() or fail() is cancelled, so nobody waits
+  /// for it forever (waiters get CancelledError).
+  ~Task() { drop(); }
+
+  /// Python's `if future.set_running_or_notify_cancel(): run the call`: if
+  /// the future is pending, marks it running, calls the callable and
+  /// completes the future with its value or exception (never thrown here),
+  /// then runs the done-callbacks in this thread; returns true. If the
+  /// future was cancelled, only tells its waiters and returns false. The
+  /// handle is empty afterwards. Throws InvalidStateError on an empty handle.
+  bool run();
+  /// Fails a task that has not started with `e` (Python's executors do this
+  /// with BrokenThreadPool when the pool breaks): true if the future now
+  /// holds `e`, false if it had been cancelled. The handle is empty
+  /// afterwards. Throws ValueError if `e` is null, InvalidStateError on an
+  /// empty handle.
+  bool fail(std::exception_ptr e);
+  /// Cancels the task's future if it has not started (Future::cancel()).
+  bool cancel();
+  /// True if the task's future was cancelled.
+  [[nodiscard]] bool cancelled() const;
+  /// False for an empty handle.
+  explicit operator bool() const noexcept { return s_ != nullptr; }
+
+ private:
+  friend struct detail::TaskAccess;
+  explicit Task(detail::FutureStateBase* s) noexcept : s_(s) {}
+  detail::FutureStateBase& state() const;
+  void drop() noexcept;
+  detail::FutureStateBase* s_ = nullptr;
+};
+
+namespace detail {
+/// How spindle's executors reach the state behind a Task; not for users.
+struct TaskAccess {
+  static Task make(FutureStateBase* s) noexcept { return Task(s); }
+  static FutureStateBase* peek(const Task& t) noexcept { return t.s_; }
+  static FutureStateBase* release(Task& t) noexcept { return std::exchange(t.s_, nullptr); }
+};
+}  // namespace detail
 
 /// concurrent.futures.Executor: submit() and map() over a virtual schedule().
 /// An executor writer derives from it and implements schedule() and shutdown().
@@ -173,13 +254,8 @@ class Executor {
       return std::invoke(std::move(f), std::move(a)...);
     };
     auto* task = new detail::TaskState<R, decltype(bound)>(std::move(bound));
-    Future<R> fut(detail::AdoptState{}, task);
-    try {
-      schedule(task);
-    } catch (...) {
-      task->release();  // the queue's reference, never taken
-      throw;
-    }
+    Future<R> fut = detail::FutureAccess::adopt<Future<R>>(task);
+    schedule(detail::TaskAccess::make(task));  // on throw, the Task cancels the unseen future
     return fut;
   }
 
@@ -209,10 +285,11 @@ class Executor {
   virtual void shutdown(bool wait = true, bool cancel_futures = false) = 0;
 
  protected:
-  /// Queues `task` (a claimed reference the executor releases when done
-  /// with it). Run it with `if (task->try_claim()) task->run_claimed();`.
-  /// On throw the reference was not taken.
-  virtual void schedule(detail::FutureStateBase* task) = 0;
+  /// Takes `task` for running: queue it and, on the thread that should run
+  /// it, call task.run(). Called by submit() on the submitting thread;
+  /// an exception thrown here (e.g. RuntimeError after shutdown) reaches the
+  /// caller of submit(), and the task, dropped, is cancelled.
+  virtual void schedule(Task task) = 0;
   /// Detaches live map() ranges; a derived destructor calls it first.
   void retire() noexcept {
     std::scoped_lock guard(anchor_->lock);
@@ -286,103 +363,4 @@ auto Executor::map_impl(const MapOptions& opt, F&& fn, Rs&&... rs) {
   return MapResults<R>(std::move(fs), std::move(src), anchor_, deadline);
 }
 
-namespace detail {
-class PoolCore;
-}
-
-/// Options of ThreadPoolExecutor, for designated initialisers:
-/// `ThreadPoolExecutor pool({.max_workers = 4, .thread_name_prefix = "io"});`
-struct ThreadPoolOptions {
-  /// Unset: min(32, hardware threads + 4). Set to <= 0: ValueError (C90).
-  std::optional<int> max_workers = {};
-  /// Workers are named "<prefix>_<n>", n from 0. Empty: "ThreadPoolExecutor-<k>".
-  std::string thread_name_prefix = {};
-  /// Run first in each worker; if it throws, the pool breaks (C94).
-  std::function<void()> initializer = {};
-};
-
-/// concurrent.futures.ThreadPoolExecutor.
-///
-/// Workers are spindle::Thread (non-daemon) named "<prefix>_<n>". They start
-/// lazily: submit() reuses an idle worker if there is one, else starts a new
-/// one while fewer than max_workers run. Queued tasks are taken first in,
-/// first out. An exception thrown by a task goes into its future, never to
-/// the worker. If the initializer throws, it is reported on stderr
-/// ("Exception in initializer:"), the pool is broken: queued futures fail with
-/// BrokenThreadPool and so does every later submit() (C94).
-///
-/// At process exit (the thread layer's exit hook, before non-daemon threads
-/// are joined) every live pool is shut down, its queued work completes and
-/// its workers are joined (C103); submit() then throws RuntimeError.
-///
-/// The destructor is shutdown(true) (C102), without the exception that
-/// shutdown throws in one of the pool's own workers. Don't destroy a pool
-/// from one of its own tasks (other handles to it would dangle).
-///
-/// fork(). The workers do not exist in a child process. A pthread_atfork
-/// handler resets, in the child, every pool that existed at the fork: its
-/// worker count starts again from zero (a worker that itself called fork()
-/// is kept), submit() starts fresh workers, and shutdown, the destructor and
-/// the exit hook wait only for workers of the child. Tasks still queued at the
-/// fork are the parent's work: the parent runs them; the child does not
-/// (it would run them twice) but cancels its copies of their futures at its
-/// first submit, shutdown, destruction of the pool or exit, so a child
-/// waiting on one after that gets CancelledError. A task that was running in a parent worker
-/// stays running forever in the child's copy. Python's pool does none of
-/// this (its child hangs on submit when the parent had an idle worker).
-class ThreadPoolExecutor final : public Executor {
- public:
-  /// max_workers = min(32, hardware threads + 4).
-  ThreadPoolExecutor() : ThreadPoolExecutor(ThreadPoolOptions{}) {}
-  /// Throws ValueError "max_workers must be greater than 0" if max_workers <= 0 (C90).
-  explicit ThreadPoolExecutor(int max_workers, std::string thread_name_prefix = {},
-                              std::function<void()> initializer = {})
-      : ThreadPoolExecutor(ThreadPoolOptions{max_workers, std::move(thread_name_prefix),
-                                             std::move(initializer)}) {}
-  explicit ThreadPoolExecutor(ThreadPoolOptions options);
-  ~ThreadPoolExecutor() override;
-
-  /// Stops accepting work (later submit: RuntimeError, C91). With
-  /// cancel_futures, cancels every queued task (C93); running ones finish.
-  /// Queued tasks not cancelled still run. With wait, blocks until every
-  /// worker has exited (all queued work done). Calling it again is allowed
-  /// (C92).
-  ///
-  /// Called with wait from one of this pool's own workers (a task, a
-  /// done-callback or the initializer running there), it does what Python's
-  /// does: the shutdown takes effect, then it waits for the other workers -
-  /// except those that are themselves inside shutdown or exiting, so that
-  /// two workers never wait for each other - and throws RuntimeError
-  /// "cannot join current thread" when it comes to the calling worker.
-  void shutdown(bool wait = true, bool cancel_futures = false) override;
-
-  /// The configured maximum number of workers.
-  [[nodiscard]] int max_workers() const noexcept;
-  /// The prefix of the workers' names.
-  [[nodiscard]] const std::string& thread_name_prefix() const noexcept;
-  /// Number of worker threads started so far (a snapshot; Python's
-  /// len(_threads)); in a forked child, only those of the child. Never more
-  /// than max_workers().
-  [[nodiscard]] int num_threads() const noexcept;
-
- protected:
-  void schedule(detail::FutureStateBase* task) override;
-
- private:
-  std::shared_ptr<detail::PoolCore> core_;
-};
-
 }  // namespace spindle
-
-template <>
-struct std::hash<spindle::FutureBase> {
-  std::size_t operator()(const spindle::FutureBase& f) const noexcept {
-    return std::hash<const void*>()(f.state_ptr());
-  }
-};
-template <class T>
-struct std::hash<spindle::Future<T>> {
-  std::size_t operator()(const spindle::Future<T>& f) const noexcept {
-    return std::hash<const void*>()(f.state_ptr());
-  }
-};

@@ -579,8 +579,9 @@ const std::string& ThreadPoolExecutor::thread_name_prefix() const noexcept {
 int ThreadPoolExecutor::num_threads() const noexcept {
   return core_->num_threads();
 }
-void ThreadPoolExecutor::schedule(detail::FutureStateBase* task) {
-  core_->submit(task);
+void ThreadPoolExecutor::schedule(Task task) {
+  core_->submit(detail::TaskAccess::peek(task));  // takes the reference only if it does not throw
+  (void)detail::TaskAccess::release(task);
 }
 
 }  // namespace spindle
