@@ -183,7 +183,7 @@ void exit_all_pools() {
 // listed pool there. Nobody blocks while holding the registry's lock, so the
 // prepare handler cannot deadlock.
 void fork_prepare() noexcept {
-  (void)registry().lock.acquire_until(Deadline::never());
+  registry().lock.acquire();
 }
 void fork_parent() noexcept {
   try {

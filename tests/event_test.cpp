@@ -114,9 +114,12 @@ TEST(Event, wait_after_clear_blocks_until_set_again) {
   t.join();
 }
 
-TEST(Event, wait_until_deadline) {
+TEST(Event, wait_until_a_time_point_on_any_clock) {
   Event e;
-  EXPECT_FALSE(e.wait_until(spindle::detail::Deadline::after(1ms)));
+  const auto before = std::chrono::steady_clock::now();
+  EXPECT_FALSE(e.wait_until(before + 1ms));
+  EXPECT_GE(std::chrono::steady_clock::now() - before, 1ms);  // not before its deadline
+  EXPECT_FALSE(e.wait_until(std::chrono::system_clock::now() - 1s));  // past: polls
   e.set();
-  EXPECT_TRUE(e.wait_until(spindle::detail::Deadline::never()));
+  EXPECT_TRUE(e.wait_until(std::chrono::system_clock::now() + 1h));
 }

@@ -90,7 +90,7 @@ class Barrier {
   /// rethrows the action's exception in the thread that ran it (C42); throws
   /// OverflowError if the default timeout is above TIMEOUT_MAX and this
   /// thread would have to wait (the barrier is left as it was).
-  std::size_t wait() { return timeout_ ? wait_timeout(*timeout_) : wait_until(detail::Deadline::never()); }
+  std::size_t wait() { return timeout_ ? wait_timeout(*timeout_) : arrive(detail::Deadline::never(), false); }
 
   /// As wait(), waiting at most `timeout` instead of the default timeout.
   /// A zero or negative timeout breaks the barrier unless this thread is the
@@ -100,9 +100,6 @@ class Barrier {
   std::size_t wait(std::chrono::duration<Rep, Period> timeout) {
     return wait_timeout(detail::WaitTimeout(timeout));
   }
-
-  /// As wait(timeout) with an already validated deadline.
-  std::size_t wait_until(detail::Deadline deadline) { return arrive(deadline, false); }
 
   /// Returns the barrier to its initial state. Threads waiting now get
   /// BrokenBarrierError (C44); a broken barrier becomes usable again.

@@ -61,9 +61,6 @@ class Condition : public detail::Acquirable<Condition> {
   // The underlying lock: acquire() in its four forms and the Lockable
   // names come from detail::Acquirable and act on the Lock or RLock.
   void release() { lock_ ? lock_->release() : rlock_->release(); }
-  [[nodiscard]] bool acquire_until(detail::Deadline deadline) {
-    return lock_ ? lock_->acquire_until(deadline) : rlock_->acquire_until(deadline);
-  }
 
   /// Releases the lock, blocks until notified, re-acquires the lock.
   /// Throws RuntimeError "cannot wait on un-acquired lock" (C10).
@@ -123,6 +120,9 @@ class Condition : public detail::Acquirable<Condition> {
 
  private:
   friend class detail::Acquirable<Condition>;
+  [[nodiscard]] bool acquire_until(detail::Deadline deadline) {
+    return lock_ ? lock_->acquire_until(deadline) : rlock_->acquire_until(deadline);
+  }
   bool try_acquire_now() { return lock_ ? lock_->try_acquire_now() : rlock_->try_acquire_now(); }
   bool wait_until(detail::Deadline deadline) {
     check_owned("cannot wait on un-acquired lock");

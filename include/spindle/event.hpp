@@ -93,12 +93,13 @@ class Event {
     return wait_slow(w, t.deadline());
   }
 
-  /// As wait(timeout) with an already validated deadline (for spindle's own
-  /// layers).
-  bool wait_until(detail::Deadline deadline) {
+  /// As wait(timeout), until the time point `tp` on any clock (a point in
+  /// the past acts as a zero timeout: returns the flag).
+  template <class ClockT, class Dur>
+  bool wait_until(std::chrono::time_point<ClockT, Dur> tp) {
     const std::uint32_t w = word_.load(std::memory_order_acquire);
     if (w & kFlag) return true;
-    return wait_slow(w, deadline);
+    return wait_slow(w, detail::deadline_at(tp));
   }
 
  private:

@@ -99,9 +99,6 @@ using submit_result_t =
 template <class R>
 class MapResults {
  public:
-  MapResults(std::deque<Future<R>> fs, std::unique_ptr<detail::MapSource<R>> src,
-             std::shared_ptr<detail::ExecutorAnchor> anchor, detail::Deadline deadline)
-      : fs_(std::move(fs)), src_(std::move(src)), anchor_(std::move(anchor)), deadline_(deadline) {}
   MapResults(MapResults&& o) noexcept
       : fs_(std::move(o.fs_)),
         src_(std::move(o.src_)),
@@ -124,6 +121,10 @@ class MapResults {
   std::default_sentinel_t end() const noexcept { return {}; }
 
  private:
+  friend struct detail::FutureAccess;
+  MapResults(std::deque<Future<R>> fs, std::unique_ptr<detail::MapSource<R>> src,
+             std::shared_ptr<detail::ExecutorAnchor> anchor, detail::Deadline deadline)
+      : fs_(std::move(fs)), src_(std::move(src)), anchor_(std::move(anchor)), deadline_(deadline) {}
   friend iterator;
   R& current() { return current_.result(); }
   bool advance() {
@@ -360,7 +361,7 @@ auto Executor::map_impl(const MapOptions& opt, F&& fn, Rs&&... rs) {
     }
     src.reset();
   }
-  return MapResults<R>(std::move(fs), std::move(src), anchor_, deadline);
+  return detail::FutureAccess::make<MapResults<R>>(std::move(fs), std::move(src), anchor_, deadline);
 }
 
 }  // namespace spindle

@@ -31,6 +31,8 @@ namespace spindle {
 
 template <class T>
 class Future;
+template <class R>
+class MapResults;
 class Executor;
 
 class FutureBase;
@@ -46,6 +48,11 @@ struct FutureAccess {
     return F(AdoptState{}, s);
   }
   static FutureStateBase* state(const FutureBase& f) noexcept;
+  /// Builds a range type whose constructor spindle keeps private.
+  template <class T, class... A>
+  static T make(A&&... a) {
+    return T(std::forward<A>(a)...);
+  }
 };
 /// Validates a futures timeout: negative acts as zero (Python), above
 /// TIMEOUT_MAX throws OverflowError.
@@ -199,12 +206,6 @@ class Future : public FutureBase {
     if (!s.wait_until(detail::future_deadline(timeout))) detail::FutureStateBase::throw_timeout();
     return result_done(s);
   }
-  /// As result(), waiting until `deadline` (spindle's own layers).
-  result_reference result_until(detail::Deadline deadline) {
-    State& s = typed();
-    if (!s.wait_until(deadline)) detail::FutureStateBase::throw_timeout();
-    return result_done(s);
-  }
 
   /// Finishes the future with `value`; wakes waiters, runs callbacks in the
   /// calling thread. Throws InvalidStateError if already finished or
@@ -228,7 +229,15 @@ class Future : public FutureBase {
 
  private:
   friend struct detail::FutureAccess;
+  template <class>
+  friend class MapResults;
   Future(detail::AdoptState a, detail::FutureStateBase* s) noexcept : FutureBase(a, s) {}
+  // As result(), waiting until `deadline` (map's results).
+  result_reference result_until(detail::Deadline deadline) {
+    State& s = typed();
+    if (!s.wait_until(deadline)) detail::FutureStateBase::throw_timeout();
+    return result_done(s);
+  }
   State& typed() const { return static_cast<State&>(st()); }
   static result_reference result_done(State& s) {
     s.check_result();
@@ -367,20 +376,6 @@ DoneAndNotDoneFutures<FutureBase> wait(std::initializer_list<FutureBase> fs,
 template <class F>
 class AsCompleted {
  public:
-  AsCompleted(std::vector<F> fs, detail::Deadline deadline)
-      : fs_(std::move(fs)), deadline_(deadline), nodes_(fs_.size()) {
-    for (std::size_t i = 0; i < fs_.size(); ++i) {
-      nodes_[i].waiter = &waiter_;
-      nodes_[i].index = i;
-      if (state(i)->add_waiter(&nodes_[i])) {
-        installed_.push_back(i);
-        ++pending_;
-      } else {
-        ready_.push_back(i);
-      }
-    }
-    std::reverse(ready_.begin(), ready_.end());  // popped from the back
-  }
   AsCompleted(const AsCompleted&) = delete;
   AsCompleted& operator=(const AsCompleted&) = delete;
   ~AsCompleted() {
@@ -395,6 +390,21 @@ class AsCompleted {
   std::default_sentinel_t end() const noexcept { return {}; }
 
  private:
+  friend struct detail::FutureAccess;
+  AsCompleted(std::vector<F> fs, detail::Deadline deadline)
+      : fs_(std::move(fs)), deadline_(deadline), nodes_(fs_.size()) {
+    for (std::size_t i = 0; i < fs_.size(); ++i) {
+      nodes_[i].waiter = &waiter_;
+      nodes_[i].index = i;
+      if (state(i)->add_waiter(&nodes_[i])) {
+        installed_.push_back(i);
+        ++pending_;
+      } else {
+        ready_.push_back(i);
+      }
+    }
+    std::reverse(ready_.begin(), ready_.end());  // popped from the back
+  }
   friend iterator;
   F& current() { return fs_[current_]; }
   detail::FutureStateBase* state(std::size_t i) const {
@@ -431,7 +441,7 @@ class AsCompleted {
 template <std::ranges::input_range R>
 AsCompleted<detail::future_of_range<R>> as_completed(R&& fs) {
   using F = detail::future_of_range<R>;
-  return AsCompleted<F>(detail::unique_futures<F>(fs), detail::Deadline::never());
+  return detail::FutureAccess::make<AsCompleted<F>>(detail::unique_futures<F>(fs), detail::Deadline::never());
 }
 /// as_completed(fs, timeout): TimeoutError once `timeout` from now has passed.
 template <std::ranges::input_range R, class Rep, class Period>
@@ -439,7 +449,7 @@ AsCompleted<detail::future_of_range<R>> as_completed(R&& fs,
                                                      std::chrono::duration<Rep, Period> timeout) {
   using F = detail::future_of_range<R>;
   const detail::Deadline d = detail::future_deadline(timeout);
-  return AsCompleted<F>(detail::unique_futures<F>(fs), d);
+  return detail::FutureAccess::make<AsCompleted<F>>(detail::unique_futures<F>(fs), d);
 }
 
 }  // namespace spindle

@@ -96,12 +96,6 @@ class Semaphore : public detail::Acquirable<Semaphore, detail::TimeoutRule::wait
     return acquire_until(detail::deadline_at(tp));
   }
 
-  /// Blocks until a unit is taken or `deadline` passes (an already validated
-  /// deadline; for spindle's own layers). True if taken.
-  [[nodiscard]] bool acquire_until(detail::Deadline deadline) {
-    return try_take() || acquire_slow(deadline);
-  }
-
  protected:
   /// For BoundedSemaphore: the counter may never exceed `value`.
   struct Bounded {};
@@ -110,6 +104,10 @@ class Semaphore : public detail::Acquirable<Semaphore, detail::TimeoutRule::wait
 
  private:
   friend class detail::Acquirable<Semaphore, detail::TimeoutRule::wait>;
+  // Blocks until a unit is taken or `deadline` passes (already validated).
+  [[nodiscard]] bool acquire_until(detail::Deadline deadline) {
+    return try_take() || acquire_slow(deadline);
+  }
   bool try_acquire_now() noexcept { return try_take(); }
   bool try_take() noexcept {
     std::uint32_t v = value_.load(std::memory_order_relaxed);
