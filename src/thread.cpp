@@ -117,7 +117,8 @@ void reap_os_thread(ThreadCore& c) {
         if (!c.os.compare_exchange_weak(o, claimed, std::memory_order_acq_rel)) continue;
         try {
           join_os_thread(c);
-        } catch (abi::__forced_unwind&) {  // the joiner was cancelled: let another join
+        } catch (...) {  // the joiner was cancelled (a forced unwind): let another join
+          this_thread_wait_state().kind.store(nullptr, std::memory_order_relaxed);
           if (c.os.exchange(ThreadCore::kOsJoinable, std::memory_order_acq_rel) & ThreadCore::kOsWaiters)
             unpark_all(c.os);
           throw;
