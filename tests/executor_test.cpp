@@ -867,10 +867,10 @@ TEST(ThreadPoolExecutor, ForkInsideATaskKeepsTheForkingWorkerInTheChild) {
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << describe_status(status);
 }
 
-// Needs the thread layer's reset of its registry in a forked child: until
-// then, the exit-time join of non-daemon threads waits in the child for the
-// parent's workers, which do not exist there (the alarm ends the child).
-TEST(ThreadPoolExecutor, DISABLED_ForkedChildExitsNormallyAfterUsingThePool) {
+// The child exits through exit(0): the thread layer's reset of its registry
+// in the child keeps the exit-time join from waiting for the parent's
+// workers, which do not exist there.
+TEST(ThreadPoolExecutor, ForkedChildExitsNormallyAfterUsingThePool) {
   AlarmGuard hang_guard(120);
   std::optional<ThreadPoolExecutor> pool;
   pool.emplace(2);

@@ -330,8 +330,6 @@ class Thread : public std::enable_shared_from_this<Thread> {
     if (timeout < timeout.zero()) timeout = timeout.zero();
     return join_until(detail::deadline_after(timeout));
   }
-  /// join with an already validated deadline (for spindle's own layers).
-  bool join_until(detail::Deadline deadline);
 
   /// True from start() until the body has returned (C54). Main: until exit;
   /// foreign threads: until their OS thread ends.
@@ -363,6 +361,8 @@ class Thread : public std::enable_shared_from_this<Thread> {
   virtual void run();
 
  private:
+  // join with an already validated deadline.
+  bool join_until(detail::Deadline deadline);
   friend class Timer;
   friend struct ThreadAccess;
   Thread(detail::AliasTag, std::shared_ptr<detail::ThreadCore> core) noexcept;
