@@ -7,12 +7,15 @@
 
 namespace spindle {
 
-Barrier::Barrier(std::ptrdiff_t parties, std::function<void()> action, std::optional<std::chrono::nanoseconds> timeout)
+Barrier::Barrier(std::ptrdiff_t parties, std::function<void()> action,
+                 std::optional<std::chrono::nanoseconds> timeout)
     : Barrier(parties, std::move(action),
-              timeout ? std::optional<detail::WaitTimeout>(detail::WaitTimeout(*timeout)) : std::nullopt, Checked{}) {}
+              timeout ? std::optional<detail::WaitTimeout>(detail::WaitTimeout(*timeout))
+                      : std::nullopt,
+              Checked{}) {}
 
-Barrier::Barrier(std::ptrdiff_t parties, std::function<void()> action, std::optional<detail::WaitTimeout> timeout,
-                 Checked)
+Barrier::Barrier(std::ptrdiff_t parties, std::function<void()> action,
+                 std::optional<detail::WaitTimeout> timeout, Checked)
     : parties_(parties < 1 || parties > INT32_MAX ? 0 : static_cast<std::uint32_t>(parties)),
       action_(std::move(action)),
       timeout_(timeout) {
@@ -90,10 +93,12 @@ void Barrier::end_cycle(Outcome outcome) noexcept {
   if (any) detail::unpark_all(generation_);
 }
 
-std::size_t Barrier::await(Waiter& self, std::uint32_t seen, std::size_t index, detail::Deadline deadline) {
+std::size_t Barrier::await(Waiter& self, std::uint32_t seen, std::size_t index,
+                           detail::Deadline deadline) {
   const detail::WaitSite site{"Barrier", this};
   std::uint32_t outcome = kPending;
-  (void)detail::handoff_spin([&] { return self.outcome.load(std::memory_order_relaxed) != kPending; });
+  (void)detail::handoff_spin(
+      [&] { return self.outcome.load(std::memory_order_relaxed) != kPending; });
   while ((outcome = self.outcome.load(std::memory_order_acquire)) == kPending) {
     if (!detail::park(generation_, seen, deadline, site)) {
       // C41: a timeout breaks the barrier for everyone - unless the cycle

@@ -25,7 +25,8 @@ UnretrievedExceptionHook& hook_slot() {
 }
 
 void print_unretrieved(const std::exception_ptr& e) {
-  std::fprintf(stderr, "Future exception was never retrieved\n%s\n", detail::describe_exception(e).c_str());
+  std::fprintf(stderr, "Future exception was never retrieved\n%s\n",
+               detail::describe_exception(e).c_str());
   std::fflush(stderr);
 }
 
@@ -70,11 +71,11 @@ CallbackExceptionHook set_callback_exception_hook(CallbackExceptionHook hook) {
 
 void default_callback_exception_hook(const CallbackExceptionArgs& args) {
   const detail::FutureStateBase* s = detail::FutureAccess::state(args.future);
-  const char* state = s == nullptr        ? "?"
-                      : s->cancelled()    ? "cancelled"
-                      : s->done()         ? "finished"
-                      : s->running()      ? "running"
-                                          : "pending";
+  const char* state = s == nullptr     ? "?"
+                      : s->cancelled() ? "cancelled"
+                      : s->done()      ? "finished"
+                      : s->running()   ? "running"
+                                       : "pending";
   std::fprintf(stderr, "exception calling callback for <Future at %p state=%s>\n%s\n",
                static_cast<const void*>(s), state, detail::describe_exception(args.exc).c_str());
   std::fflush(stderr);
@@ -254,7 +255,8 @@ void FutureStateBase::end_complete() noexcept {
 }
 
 void FutureStateBase::set_exception(std::exception_ptr e) {
-  if (e == nullptr) throw ValueError("set_exception() needs an exception, got a null exception_ptr");
+  if (e == nullptr)
+    throw ValueError("set_exception() needs an exception, got a null exception_ptr");
   begin_complete();
   complete_exception(std::move(e));
 }
@@ -471,8 +473,12 @@ bool Task::fail(std::exception_ptr e) {
   return failed;
 }
 
-bool Task::cancel() { return state().cancel(); }
+bool Task::cancel() {
+  return state().cancel();
+}
 
-bool Task::cancelled() const { return state().cancelled(); }
+bool Task::cancelled() const {
+  return state().cancelled();
+}
 
 }  // namespace spindle

@@ -18,22 +18,26 @@
 namespace spindle::detail {
 
 struct LocalRegistry {
-  Lock lock;                          // guards every table's contents and every entry list
+  Lock lock;                            // guards every table's contents and every entry list
   std::vector<std::size_t> free_slots;  // capacity >= next_slot: pushing back never allocates
   std::size_t next_slot = 0;
-  LocalTable* tables = nullptr;       // every thread's table
+  LocalTable* tables = nullptr;  // every thread's table
 
   static LocalRegistry& get() noexcept;
 
   static void unlink_from_owner(LocalEntry* e) noexcept {
-    if (e->owner_prev != nullptr) e->owner_prev->owner_next = e->owner_next;
-    else e->owner->entries_ = e->owner_next;
+    if (e->owner_prev != nullptr)
+      e->owner_prev->owner_next = e->owner_next;
+    else
+      e->owner->entries_ = e->owner_next;
     if (e->owner_next != nullptr) e->owner_next->owner_prev = e->owner_prev;
   }
 
   static void unlink_from_table(LocalEntry* e) noexcept {
-    if (e->table_prev != nullptr) e->table_prev->table_next = e->table_next;
-    else e->table->entries = e->table_next;
+    if (e->table_prev != nullptr)
+      e->table_prev->table_next = e->table_next;
+    else
+      e->table->entries = e->table_next;
     if (e->table_next != nullptr) e->table_next->table_prev = e->table_prev;
   }
 
@@ -45,7 +49,10 @@ struct LocalRegistry {
 
   // Unlinks and frees a table (under the lock).
   void free_table(LocalTable* t) noexcept {
-    if (t->prev != nullptr) t->prev->next = t->next; else tables = t->next;
+    if (t->prev != nullptr)
+      t->prev->next = t->next;
+    else
+      tables = t->next;
     if (t->next != nullptr) t->next->prev = t->prev;
     delete[] t->slots;
     delete t;
@@ -91,7 +98,9 @@ union RegistryStorage {
 constinit RegistryStorage g_local_registry;
 }  // namespace
 
-LocalRegistry& LocalRegistry::get() noexcept { return g_local_registry.value; }
+LocalRegistry& LocalRegistry::get() noexcept {
+  return g_local_registry.value;
+}
 
 namespace {
 thread_local bool tls_table_gone = false;
@@ -202,11 +211,17 @@ void LocalBase::adopt(void* obj) {
   delete[] old;
 }
 
-void local_thread_exit() noexcept { LocalRegistry::thread_exit(); }
+void local_thread_exit() noexcept {
+  LocalRegistry::thread_exit();
+}
 
-void local_fork_prepare() noexcept { LocalRegistry::get().lock.acquire(); }
+void local_fork_prepare() noexcept {
+  LocalRegistry::get().lock.acquire();
+}
 
-void local_fork_parent() noexcept { LocalRegistry::get().lock.release(); }
+void local_fork_parent() noexcept {
+  LocalRegistry::get().lock.release();
+}
 
 // In the child, every table but the forking thread's belongs to a thread that
 // does not exist there. Its instances are not destroyed here (a destructor

@@ -22,8 +22,8 @@ namespace spindle::detail {
 namespace {
 
 struct Registry {
-  Lock lock;                       // guards everything below
-  ThreadCore* head = nullptr;      // alive threads, newest first
+  Lock lock;                   // guards everything below
+  ThreadCore* head = nullptr;  // alive threads, newest first
   std::size_t count = 0;
   std::vector<std::function<void()>> atexits;
   bool exiting = false;
@@ -38,7 +38,9 @@ struct Registry {
 
 std::atomic<unsigned long> g_dummy_counter{0};
 
-bool on_main_thread() noexcept { return ::gettid() == ::getpid(); }
+bool on_main_thread() noexcept {
+  return ::gettid() == ::getpid();
+}
 
 void write_stderr(const std::string& text) noexcept {
   std::fwrite(text.data(), 1, text.size(), stderr);
@@ -96,7 +98,10 @@ void link(Registry& r, ThreadCore* c) noexcept {
 
 void unlink(Registry& r, ThreadCore* c) noexcept {
   if (!c->registered) return;
-  if (c->prev != nullptr) c->prev->next = c->next; else r.head = c->next;
+  if (c->prev != nullptr)
+    c->prev->next = c->next;
+  else
+    r.head = c->next;
   if (c->next != nullptr) c->next->prev = c->prev;
   c->prev = c->next = nullptr;
   c->registered = false;
@@ -221,7 +226,8 @@ void at_exit_handler() {
           // reap it (nobody is going to join it now).
           if (stage == ThreadCore::kTerminated && os == ThreadCore::kOsJoinable) {
             std::uint32_t expected = ThreadCore::kOsJoinable;
-            if (c->os.compare_exchange_strong(expected, ThreadCore::kOsJoined, std::memory_order_acq_rel))
+            if (c->os.compare_exchange_strong(expected, ThreadCore::kOsJoined,
+                                              std::memory_order_acq_rel))
               pthread_detach(static_cast<pthread_t>(c->ident.load(std::memory_order_acquire)));
           }
           continue;
@@ -253,10 +259,10 @@ constinit ForkCallbacks g_fork_callbacks{};
 // What fork_prepare learnt and made for the parent/child handler. Written
 // and read by the forking thread only (fork() runs all three on it).
 struct ForkState {
-  int callbacks = 0;                    // registrations seen by prepare
-  ThreadCore* current = nullptr;        // the forking thread's core, if any
+  int callbacks = 0;                       // registrations seen by prepare
+  ThreadCore* current = nullptr;           // the forking thread's core, if any
   std::shared_ptr<ThreadCore> spare_core;  // main core for an unknown forking thread
-  Thread* spare_handle = nullptr;       // an immortal handle for a new main thread
+  Thread* spare_handle = nullptr;          // an immortal handle for a new main thread
 };
 ForkState g_fork;
 
@@ -419,7 +425,8 @@ Thread& current_thread_slow() {
   }
   Registry& r = registry();
   if (on_main_thread()) {
-    if (r.main_core->native_id.load(std::memory_order_relaxed) == 0) adopt_calling_thread(*r.main_core);
+    if (r.main_core->native_id.load(std::memory_order_relaxed) == 0)
+      adopt_calling_thread(*r.main_core);
     tls_current = r.main;
     return *r.main;
   }
@@ -442,14 +449,17 @@ namespace spindle {
 
 using detail::ThreadCore;
 
-Thread& main_thread() { return *detail::registry().main; }
+Thread& main_thread() {
+  return *detail::registry().main;
+}
 
 std::vector<std::shared_ptr<Thread>> enumerate() {
   auto& r = detail::registry();
   std::vector<std::shared_ptr<Thread>> out;
   std::scoped_lock guard(r.lock);
   out.reserve(r.count);
-  for (ThreadCore* c = r.head; c != nullptr; c = c->next) out.push_back(detail::shared_handle_of(*c));
+  for (ThreadCore* c = r.head; c != nullptr; c = c->next)
+    out.push_back(detail::shared_handle_of(*c));
   return out;
 }
 

@@ -37,7 +37,10 @@ ThreadCore::~ThreadCore() {
   if ((os.load(std::memory_order_acquire) & kOsMask) == kOsJoinable)
     pthread_detach(static_cast<pthread_t>(ident.load(std::memory_order_relaxed)));
   std::scoped_lock guard(g_all_cores.lock);
-  if (all_prev != nullptr) all_prev->all_next = all_next; else g_all_cores.head = all_next;
+  if (all_prev != nullptr)
+    all_prev->all_next = all_next;
+  else
+    g_all_cores.head = all_next;
   if (all_next != nullptr) all_next->all_prev = all_prev;
 }
 
@@ -54,7 +57,9 @@ std::shared_ptr<Thread> shared_handle_of(ThreadCore& core) {
   return core.self;  // a losing `fresh` is destroyed after the unlock
 }
 
-Thread& handle_of(const std::shared_ptr<ThreadCore>& core) { return *shared_handle_of(*core); }
+Thread& handle_of(const std::shared_ptr<ThreadCore>& core) {
+  return *shared_handle_of(*core);
+}
 
 bool wait_terminated(ThreadCore& c, Deadline deadline) noexcept {
   const WaitSite site{"Thread.join", &c};
@@ -119,11 +124,13 @@ void reap_os_thread(ThreadCore& c) {
           join_os_thread(c);
         } catch (...) {  // the joiner was cancelled (a forced unwind): let another join
           this_thread_wait_state().kind.store(nullptr, std::memory_order_relaxed);
-          if (c.os.exchange(ThreadCore::kOsJoinable, std::memory_order_acq_rel) & ThreadCore::kOsWaiters)
+          if (c.os.exchange(ThreadCore::kOsJoinable, std::memory_order_acq_rel) &
+              ThreadCore::kOsWaiters)
             unpark_all(c.os);
           throw;
         }
-        if (c.os.exchange(ThreadCore::kOsJoined, std::memory_order_acq_rel) & ThreadCore::kOsWaiters)
+        if (c.os.exchange(ThreadCore::kOsJoined, std::memory_order_acq_rel) &
+            ThreadCore::kOsWaiters)
           unpark_all(c.os);
         return;
       }
@@ -274,11 +281,16 @@ void* trampoline(void* arg) {
 
 const char* to_string(ThreadState s) noexcept {
   switch (s) {
-    case ThreadState::new_: return "new";
-    case ThreadState::ready: return "ready";
-    case ThreadState::running: return "running";
-    case ThreadState::blocked: return "blocked";
-    case ThreadState::terminated: return "terminated";
+    case ThreadState::new_:
+      return "new";
+    case ThreadState::ready:
+      return "ready";
+    case ThreadState::running:
+      return "running";
+    case ThreadState::blocked:
+      return "blocked";
+    case ThreadState::terminated:
+      return "terminated";
   }
   return "unknown";
 }
@@ -288,7 +300,9 @@ const char* to_string(ThreadState s) noexcept {
 Thread::Thread(detail::AliasTag, std::shared_ptr<detail::ThreadCore> core) noexcept
     : core_(std::move(core)) {}
 
-Thread::Thread() : core_(std::make_shared<detail::ThreadCore>()) { init(ThreadOptions{}); }
+Thread::Thread() : core_(std::make_shared<detail::ThreadCore>()) {
+  init(ThreadOptions{});
+}
 
 Thread::Thread(ThreadOptions opts) : core_(std::make_shared<detail::ThreadCore>()) {
   init(std::move(opts));
@@ -336,11 +350,12 @@ Thread::~Thread() {
     const std::size_t n = core_->name.copy(name, sizeof name - 1);
     name[n] = '\0';
   }
-  std::fprintf(stderr,
-               "spindle: Thread '%s' (a Thread subclass) destroyed while its run() executes; joining "
-               "it. Join such an object before destroying it, or create it with "
-               "spindle::make_thread<T>().\n",
-               name);
+  std::fprintf(
+      stderr,
+      "spindle: Thread '%s' (a Thread subclass) destroyed while its run() executes; joining "
+      "it. Join such an object before destroying it, or create it with "
+      "spindle::make_thread<T>().\n",
+      name);
   std::fflush(stderr);
   join_until(detail::Deadline::never());
 }
@@ -372,8 +387,8 @@ void Thread::start() {
   if (!c.word.compare_exchange_strong(expected, ThreadCore::kReady, std::memory_order_acq_rel))
     throw RuntimeError("threads can only be started once");
 
-  // Subclass (run() overridden): the thread calls run() on this object and,
-  // if a shared_ptr owns it, keeps it alive until run() returns.
+    // Subclass (run() overridden): the thread calls run() on this object and,
+    // if a shared_ptr owns it, keeps it alive until run() returns.
 #if defined(__GNUC__) && !defined(__clang__)
   static const RunFn base_run = [] {
     Thread probe(detail::AliasTag{}, nullptr);
@@ -423,7 +438,9 @@ void Thread::start() {
   c.ident.store(static_cast<std::uint64_t>(tid), std::memory_order_release);
 }
 
-void Thread::join() { join_until(detail::Deadline::never()); }
+void Thread::join() {
+  join_until(detail::Deadline::never());
+}
 
 bool Thread::join_until(detail::Deadline deadline) {
   ThreadCore& c = core();
@@ -490,17 +507,22 @@ bool Thread::daemon() const noexcept {
 
 void Thread::set_daemon(bool daemonic) {
   ThreadCore& c = core();
-  if (c.stage() != ThreadCore::kNew) throw RuntimeError("cannot set daemon status of active thread");
+  if (c.stage() != ThreadCore::kNew)
+    throw RuntimeError("cannot set daemon status of active thread");
   c.daemon.store(daemonic, std::memory_order_relaxed);
 }
 
 ThreadState Thread::state() const {
   ThreadCore& c = core();
   switch (c.stage()) {
-    case ThreadCore::kNew: return ThreadState::new_;
-    case ThreadCore::kReady: return ThreadState::ready;
-    case ThreadCore::kTerminated: return ThreadState::terminated;
-    default: break;
+    case ThreadCore::kNew:
+      return ThreadState::new_;
+    case ThreadCore::kReady:
+      return ThreadState::ready;
+    case ThreadCore::kTerminated:
+      return ThreadState::terminated;
+    default:
+      break;
   }
   std::scoped_lock guard(c.lock);
   if (c.wait != nullptr && c.wait->kind.load(std::memory_order_acquire) != nullptr)
@@ -525,11 +547,17 @@ Thread& current_thread() {
   return detail::current_thread_slow();
 }
 
-std::uint64_t get_ident() noexcept { return static_cast<std::uint64_t>(pthread_self()); }
+std::uint64_t get_ident() noexcept {
+  return static_cast<std::uint64_t>(pthread_self());
+}
 
-long get_native_id() noexcept { return static_cast<long>(::gettid()); }
+long get_native_id() noexcept {
+  return static_cast<long>(::gettid());
+}
 
-std::size_t stack_size() noexcept { return g_stack_size.load(std::memory_order_relaxed); }
+std::size_t stack_size() noexcept {
+  return g_stack_size.load(std::memory_order_relaxed);
+}
 
 std::size_t stack_size(std::size_t bytes) {
   if (bytes != 0) {
@@ -560,8 +588,12 @@ HookSlot& hook_slot() {
 [[maybe_unused]] const bool g_hook_ready = (hook_slot(), true);
 }  // namespace
 
-void detail::hook_lock_acquire() noexcept { hook_slot().lock.acquire(); }
-void detail::hook_lock_release() noexcept { hook_slot().lock.release(); }
+void detail::hook_lock_acquire() noexcept {
+  hook_slot().lock.acquire();
+}
+void detail::hook_lock_release() noexcept {
+  hook_slot().lock.release();
+}
 
 std::string detail::describe_exception(const std::exception_ptr& exc) {
   ExceptHookArgs a{exc, nullptr};

@@ -25,9 +25,15 @@ struct ThreadAccess {
   }
   // An empty handle, for the fork handler to bind in the child (no allocation
   // may fail there). Null if out of memory.
-  static Thread* make_raw_nothrow() noexcept { return new (std::nothrow) Thread(detail::AliasTag{}, nullptr); }
-  static const std::shared_ptr<detail::ThreadCore>& core(const Thread& t) noexcept { return t.core_; }
-  static void bind(Thread& t, std::shared_ptr<detail::ThreadCore> core) noexcept { t.core_ = std::move(core); }
+  static Thread* make_raw_nothrow() noexcept {
+    return new (std::nothrow) Thread(detail::AliasTag{}, nullptr);
+  }
+  static const std::shared_ptr<detail::ThreadCore>& core(const Thread& t) noexcept {
+    return t.core_;
+  }
+  static void bind(Thread& t, std::shared_ptr<detail::ThreadCore> core) noexcept {
+    t.core_ = std::move(core);
+  }
   static void run(Thread& t) { t.run(); }
 };
 
@@ -61,7 +67,9 @@ namespace detail {
 //   * Only fork() runs them: not vfork(), posix_spawn() or system().
 void register_at_fork(void (*prepare)(), void (*parent)(), void (*child)());
 /// register_at_fork(nullptr, nullptr, child).
-inline void register_at_fork_child(void (*child)()) { register_at_fork(nullptr, nullptr, child); }
+inline void register_at_fork_child(void (*child)()) {
+  register_at_fork(nullptr, nullptr, child);
+}
 
 // ---------------------------------------------------------------- threads
 

@@ -127,7 +127,7 @@ class PoolCore : public std::enable_shared_from_this<PoolCore> {
   // forked child, where no other thread runs.
   std::vector<std::unique_ptr<Worker>> workers_;
   std::vector<std::unique_ptr<Worker>> forgotten_;  // the parent's, in a forked child
-  FutureStateBase* orphans_ = nullptr;  // the parent's queued tasks, in a forked child
+  FutureStateBase* orphans_ = nullptr;              // the parent's queued tasks, in a forked child
   std::atomic<int> nthreads_{0};
 
   // Python's _idle_semaphore: workers that went idle; submit() takes one
@@ -259,7 +259,8 @@ void PoolCore::submit(FutureStateBase* task) {
     if (closed & kShutdown) throw RuntimeError("cannot schedule new futures after shutdown");
     if (closed & kExiting)
       throw RuntimeError("cannot schedule new futures after interpreter shutdown");
-    if (orphans_ != nullptr) [[unlikely]] orphans = std::exchange(orphans_, nullptr);
+    if (orphans_ != nullptr) [[unlikely]]
+      orphans = std::exchange(orphans_, nullptr);
     task->next_ = nullptr;
     if (tail_ != nullptr) {
       tail_->next_ = task;
@@ -286,7 +287,8 @@ void PoolCore::submit(FutureStateBase* task) {
     }
   }
   wake_one_if_needed();
-  if (orphans != nullptr) [[unlikely]] cancel_list(orphans);
+  if (orphans != nullptr) [[unlikely]]
+    cancel_list(orphans);
 }
 
 void PoolCore::start_worker_locked() {

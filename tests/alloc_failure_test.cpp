@@ -35,14 +35,16 @@ using namespace std::chrono_literals;
 using spindle_test::Watchdog;
 
 // The exit test forks; TSan would stop the child at its first new thread.
-extern "C" const char* __tsan_default_options() { return "die_after_fork=0"; }
+extern "C" const char* __tsan_default_options() {
+  return "die_after_fork=0";
+}
 
 // ---------------------------------------------------------------- injection
 
 namespace inject {
 thread_local long t_countdown = 0;  // > 0: that many allocations from now, the last fails
 thread_local bool t_hit = false;
-std::atomic<long> g_failures{0};    // failures injected so far, all threads
+std::atomic<long> g_failures{0};  // failures injected so far, all threads
 
 inline bool should_fail() noexcept {
   if (t_countdown > 0 && --t_countdown == 0) {
@@ -71,28 +73,51 @@ void* operator new(std::size_t n) {
   if (void* p = std::malloc(n == 0 ? 1 : n)) return p;
   throw std::bad_alloc();
 }
-void* operator new[](std::size_t n) { return ::operator new(n); }
+void* operator new[](std::size_t n) {
+  return ::operator new(n);
+}
 void* operator new(std::size_t n, const std::nothrow_t&) noexcept {
   if (inject::should_fail()) return nullptr;
   return std::malloc(n == 0 ? 1 : n);
 }
-void* operator new[](std::size_t n, const std::nothrow_t& t) noexcept { return ::operator new(n, t); }
+void* operator new[](std::size_t n, const std::nothrow_t& t) noexcept {
+  return ::operator new(n, t);
+}
 void* operator new(std::size_t n, std::align_val_t al) {
   if (inject::should_fail()) throw std::bad_alloc();
   void* p = nullptr;
-  const std::size_t a = static_cast<std::size_t>(al) < sizeof(void*) ? sizeof(void*) : static_cast<std::size_t>(al);
+  const std::size_t a =
+      static_cast<std::size_t>(al) < sizeof(void*) ? sizeof(void*) : static_cast<std::size_t>(al);
   if (posix_memalign(&p, a, n == 0 ? 1 : n) != 0) throw std::bad_alloc();
   return p;
 }
-void* operator new[](std::size_t n, std::align_val_t al) { return ::operator new(n, al); }
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete[](void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
-void operator delete(void* p, std::align_val_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::align_val_t) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
+void* operator new[](std::size_t n, std::align_val_t al) {
+  return ::operator new(n, al);
+}
+void operator delete(void* p) noexcept {
+  std::free(p);
+}
+void operator delete[](void* p) noexcept {
+  std::free(p);
+}
+void operator delete(void* p, std::size_t) noexcept {
+  std::free(p);
+}
+void operator delete[](void* p, std::size_t) noexcept {
+  std::free(p);
+}
+void operator delete(void* p, std::align_val_t) noexcept {
+  std::free(p);
+}
+void operator delete[](void* p, std::align_val_t) noexcept {
+  std::free(p);
+}
+void operator delete(void* p, std::size_t, std::align_val_t) noexcept {
+  std::free(p);
+}
+void operator delete[](void* p, std::size_t, std::align_val_t) noexcept {
+  std::free(p);
+}
 
 namespace {
 
@@ -213,14 +238,13 @@ TEST(AllocFailure, name_and_set_name_change_nothing_when_they_fail) {
   sweep([&] { t.set_name(std::string(80, 'b')); },
         [&](bool threw) {
           if (threw) {
-          EXPECT_EQ(t.name(), kLong);
-        }
+            EXPECT_EQ(t.name(), kLong);
+          }
         });
   EXPECT_EQ(t.name(), std::string(80, 'b'));
   // A running thread renaming itself.
-  spindle::Thread self_renamer([] {
-    sweep([] { spindle::current_thread().set_name(std::string(50, 'c')); });
-  });
+  spindle::Thread self_renamer(
+      [] { sweep([] { spindle::current_thread().set_name(std::string(50, 'c')); }); });
   self_renamer.start();
   self_renamer.join();
   EXPECT_EQ(self_renamer.name(), std::string(50, 'c'));
@@ -266,9 +290,7 @@ TEST(AllocFailure, current_thread_in_a_spindle_thread) {
   Watchdog wd("current_thread spindle");
   spindle::Thread* handle = nullptr;
   bool same = false;
-  spindle::Thread t([&] {
-    sweep([&] { same = spindle::current_thread() == *handle; });
-  });
+  spindle::Thread t([&] { sweep([&] { same = spindle::current_thread() == *handle; }); });
   handle = &t;
   t.start();
   t.join();
@@ -302,8 +324,8 @@ TEST(AllocFailure, current_thread_from_a_foreign_thread) {
       sweep([] { spindle::Thread t([] {}); });
     }).join();
     if (threw) {
-          EXPECT_EQ(count_after_failure, before);
-        }
+      EXPECT_EQ(count_after_failure, before);
+    }
     EXPECT_EQ(number_in(name_after, "Dummy-"), ++last);
     EXPECT_TRUE(daemon_after);
     EXPECT_EQ(spindle::active_count(), before);  // its entry left with it
@@ -330,8 +352,8 @@ TEST(AllocFailure, local_get_construction_and_growth) {
       sweep([&] { (void)data->get(); },
             [&](bool threw) {
               if (threw) {
-          EXPECT_EQ(g_live.load(), live);
-        }  // nothing half-made is left
+                EXPECT_EQ(g_live.load(), live);
+              }  // nothing half-made is left
             });
       EXPECT_EQ(data->get().text, std::string(50, 'x'));
       EXPECT_EQ(g_live.load(), live + 1);
@@ -399,7 +421,10 @@ TEST(AllocFailure, timer_construction_start_and_cancel) {
   Watchdog wd("timer");
   std::atomic<int> fired{0};
   std::unique_ptr<spindle::Timer> timer;
-  sweep([&] { timer = std::make_unique<spindle::Timer>(1h, [&fired](std::string) { ++fired; }, kLong); });
+  sweep([&] {
+    timer = std::make_unique<spindle::Timer>(
+        1h, [&fired](std::string) { ++fired; }, kLong);
+  });
   EXPECT_EQ(sweep([&] { timer->start(); },
                   [&](bool threw) {
                     if (threw) {
@@ -457,7 +482,8 @@ TEST(AllocFailure, exception_escaping_a_thread_while_memory_runs_out) {
   }
   const std::string err = testing::internal::GetCapturedStderr();
   EXPECT_GT(reported, 1);
-  EXPECT_NE(err.find("Exception in thread " + kLong + ":\nspindle::ValueError: " + kLong), std::string::npos);
+  EXPECT_NE(err.find("Exception in thread " + kLong + ":\nspindle::ValueError: " + kLong),
+            std::string::npos);
 }
 
 // ---------------------------------------------------------------- process exit

@@ -105,7 +105,8 @@ TEST(Condition, C05_timeout_above_max_overflows_when_it_would_wait) {
   std::scoped_lock g(cond);
   EXPECT_THROW((void)cond.wait(spindle::TIMEOUT_MAX + 1s), spindle::OverflowError);
   EXPECT_THROW((void)cond.wait(std::chrono::hours::max()), spindle::OverflowError);
-  EXPECT_THROW((void)cond.wait_for([] { return false; }, spindle::TIMEOUT_MAX + 1s), spindle::OverflowError);
+  EXPECT_THROW((void)cond.wait_for([] { return false; }, spindle::TIMEOUT_MAX + 1s),
+               spindle::OverflowError);
   EXPECT_TRUE(cond.wait_for([] { return true; }, spindle::TIMEOUT_MAX + 1s));  // no wait: no check
   EXPECT_TRUE(cond.acquire(false));  // still held (an RLock): the failed waits kept it
   cond.release();

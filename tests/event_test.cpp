@@ -118,7 +118,7 @@ TEST(Event, wait_until_a_time_point_on_any_clock) {
   Event e;
   const auto before = std::chrono::steady_clock::now();
   EXPECT_FALSE(e.wait_until(before + 1ms));
-  EXPECT_GE(std::chrono::steady_clock::now() - before, 1ms);  // not before its deadline
+  EXPECT_GE(std::chrono::steady_clock::now() - before, 1ms);          // not before its deadline
   EXPECT_FALSE(e.wait_until(std::chrono::system_clock::now() - 1s));  // past: polls
   e.set();
   EXPECT_TRUE(e.wait_until(std::chrono::system_clock::now() + 1h));

@@ -397,7 +397,8 @@ TEST(ThreadPoolExecutor, WaitingWhileHoldingAnRLockNeverRunsTheInnerTaskInsideTh
     });
     auto& [timed_out, inner] = outer.result();
     EXPECT_TRUE(timed_out) << workers << " workers";
-    EXPECT_FALSE(inner.result()) << workers << " workers: inner ran inside outer's critical section";
+    EXPECT_FALSE(inner.result()) << workers
+                                 << " workers: inner ran inside outer's critical section";
   }
 }
 
@@ -549,7 +550,7 @@ TEST(Map, C101_results_in_input_order) {
   EXPECT_EQ(out, (std::vector<int>{25, 1, 16, 4, 9}));
   std::vector<std::string> words{"a", "b", "c"};
   std::vector<std::string> joined;
-  for (auto& r : pool.map([](const std::string&w, int n) { return w + std::to_string(n); }, words,
+  for (auto& r : pool.map([](const std::string& w, int n) { return w + std::to_string(n); }, words,
                           std::vector<int>{1, 2}))
     joined.push_back(r);
   EXPECT_EQ(joined, (std::vector<std::string>{"a1", "b2"}));  // zip stops at the shortest
@@ -793,8 +794,9 @@ TEST(ThreadPoolExecutor, ForkedChildSubmitsToAPoolCreatedInTheParent) {
     if (pool->num_threads() != 0) return 10;
     if (pool->submit(square, 7).result() != 49) return 11;
     if (pool->num_threads() != 1) return 12;
-    if (pool->submit([] { return spindle::current_thread().name(); }).result().rfind("forked_", 0) !=
-        0)
+    if (pool->submit([] { return spindle::current_thread().name(); })
+            .result()
+            .rfind("forked_", 0) != 0)
       return 13;
     pool.reset();
     return 0;

@@ -36,22 +36,26 @@
 // TSan stops a child of a multi-threaded parent at its first new thread
 // unless told otherwise; these tests start threads in such children on
 // purpose.
-extern "C" const char* __tsan_default_options() { return "die_after_fork=0"; }
+extern "C" const char* __tsan_default_options() {
+  return "die_after_fork=0";
+}
 // A child that exits normally runs LeakSanitizer. glibc's node for each
 // thread_local destructor of a thread that vanished in fork() is reachable
 // only from that thread's TLS, which no live thread has any more: not a
 // leak of the program, and the same for std::thread or any thread_local.
-extern "C" const char* __lsan_default_suppressions() { return "leak:__cxa_thread_atexit_impl\n"; }
+extern "C" const char* __lsan_default_suppressions() {
+  return "leak:__cxa_thread_atexit_impl\n";
+}
 
 using namespace std::chrono_literals;
 
-#define CHILD_CHECK(cond)                                                                   \
-  do {                                                                                      \
-    if (!(cond)) {                                                                          \
-      std::fprintf(stderr, "child check failed at line %d: %s\n", __LINE__, #cond);        \
-      std::fflush(stderr);                                                                  \
-      _exit(90);                                                                            \
-    }                                                                                       \
+#define CHILD_CHECK(cond)                                                           \
+  do {                                                                              \
+    if (!(cond)) {                                                                  \
+      std::fprintf(stderr, "child check failed at line %d: %s\n", __LINE__, #cond); \
+      std::fflush(stderr);                                                          \
+      _exit(90);                                                                    \
+    }                                                                               \
   } while (0)
 
 namespace {
@@ -76,7 +80,9 @@ void end_before_leak_check() {
 // exit handler.
 [[maybe_unused]] const bool g_guard_installed = (std::atexit(end_before_leak_check), true);
 #endif
-void skip_leak_check_in_child() { g_skip_leak_check = true; }
+void skip_leak_check_in_child() {
+  g_skip_leak_check = true;
+}
 
 // ThreadSanitizer keeps the vanished threads in its own thread table, and
 // glibc reuses their stacks - and so their pthread_t values - for a child's
@@ -454,7 +460,7 @@ TEST(Fork, internal_locks_held_by_other_threads_are_usable_in_the_child) {
   std::vector<spindle::Thread> hammers;
   for (int i = 0; i < 3; ++i) {
     hammers.emplace_back(spindle::ThreadOptions{.name = "hammer"}, [&, i] {
-      scratch->assign(8, 0);  // allocated once, before any fork
+      scratch->assign(8, 0);         // allocated once, before any fork
       { spindle::local<int> warm; }  // the free-slot list has room from now on
       ++ready;
       unsigned long n = 0;
@@ -468,10 +474,21 @@ TEST(Fork, internal_locks_held_by_other_threads_are_usable_in_the_child) {
               (void)spindle::active_count();
             }
             break;
-          case 1: (void)target.name(); (void)target.state(); (void)target.waiting_on(); break;
-          case 2: target.set_name("target-" + std::to_string(n % 100)); break;  // short: no allocation
-          case 3: scratch->assign(8, static_cast<int>(n)); break;
-          case 4: spindle::set_excepthook(nullptr); (void)spindle::get_excepthook(); break;
+          case 1:
+            (void)target.name();
+            (void)target.state();
+            (void)target.waiting_on();
+            break;
+          case 2:
+            target.set_name("target-" + std::to_string(n % 100));
+            break;  // short: no allocation
+          case 3:
+            scratch->assign(8, static_cast<int>(n));
+            break;
+          case 4:
+            spindle::set_excepthook(nullptr);
+            (void)spindle::get_excepthook();
+            break;
           default:
             if (kHammersAllocate) {
               spindle::Thread t([] {});
@@ -521,13 +538,17 @@ std::atomic<int> g_child_callback_runs{0};
 std::atomic<int> g_parent_callback_runs{0};
 std::atomic<int> g_prepare_callback_runs{0};
 std::atomic<std::size_t> g_child_saw_threads{0};
-void on_prepare() { ++g_prepare_callback_runs; }
-void on_parent() { ++g_parent_callback_runs; }
+void on_prepare() {
+  ++g_prepare_callback_runs;
+}
+void on_parent() {
+  ++g_parent_callback_runs;
+}
 void on_child() {
   fresh_stacks_in_child();
   ++g_child_callback_runs;
   g_child_saw_threads = spindle::active_count();  // the reset has already happened
-  spindle::Thread t([] {});                         // and threads can be started
+  spindle::Thread t([] {});                       // and threads can be started
   t.start();
   t.join();
 }
@@ -590,7 +611,7 @@ TEST(Join, start_after_join_is_never_refused_under_a_tight_RLIMIT_NPROC) {
       limited = setresgid(nobody_like, nobody_like, nobody_like) == 0 &&
                 setresuid(nobody_like, nobody_like, nobody_like) == 0;
     }
-    prctl(PR_SET_DUMPABLE, 1);  // keep /proc/self ours after the uid switch
+    prctl(PR_SET_DUMPABLE, 1);                 // keep /proc/self ours after the uid switch
     const long baseline = own_thread_count();  // 1, or 2 with a sanitizer's helper thread
     if (limited) {
       // This uid runs exactly this process: allow it two more tasks.
@@ -621,5 +642,6 @@ TEST(Join, start_after_join_is_never_refused_under_a_tight_RLIMIT_NPROC) {
   close(pipefd[0]);
   EXPECT_EQ(wait_child(pid), 0);
   if (mode != 'L')
-    std::printf("RLIMIT_NPROC not enforceable here (no uid switch): checked the task count instead\n");
+    std::printf(
+        "RLIMIT_NPROC not enforceable here (no uid switch): checked the task count instead\n");
 }

@@ -207,7 +207,8 @@ TEST(Future, SetExceptionWithANullExceptionIsValueError) {
   EXPECT_EQ(f.result(), 2);
   Future<void> v;
   ASSERT_TRUE(v.set_running_or_notify_cancel());
-  EXPECT_THROW(static_cast<FutureBase&>(v).set_exception(std::exception_ptr()), spindle::ValueError);
+  EXPECT_THROW(static_cast<FutureBase&>(v).set_exception(std::exception_ptr()),
+               spindle::ValueError);
   EXPECT_TRUE(v.running());
   v.set_result();
 }
@@ -244,14 +245,15 @@ struct CallbackHookCapture {
   std::vector<FutureBase> futures;
   spindle::CallbackExceptionHook previous;
   CallbackHookCapture() {
-    previous = spindle::set_callback_exception_hook([this](const spindle::CallbackExceptionArgs& a) {
-      try {
-        std::rethrow_exception(a.exc);
-      } catch (const std::exception& e) {
-        messages.emplace_back(e.what());
-      }
-      futures.push_back(a.future);
-    });
+    previous =
+        spindle::set_callback_exception_hook([this](const spindle::CallbackExceptionArgs& a) {
+          try {
+            std::rethrow_exception(a.exc);
+          } catch (const std::exception& e) {
+            messages.emplace_back(e.what());
+          }
+          futures.push_back(a.future);
+        });
   }
   ~CallbackHookCapture() { spindle::set_callback_exception_hook(std::move(previous)); }
 };

@@ -37,7 +37,9 @@ class ParkProbe {
  public:
   explicit ParkProbe(int threads) : states_(static_cast<std::size_t>(threads)) {}
   /// Called by thread `i` before it blocks.
-  void attach(int i) { states_[static_cast<std::size_t>(i)] = &spindle::detail::this_thread_wait_state(); }
+  void attach(int i) {
+    states_[static_cast<std::size_t>(i)] = &spindle::detail::this_thread_wait_state();
+  }
   /// Waits until every attached thread is parked on `object` (any object if
   /// null) in a wait of `kind` (any kind if null), e.g. "Queue.get".
   void await_parked(const void* object, const char* kind = nullptr) {

@@ -67,7 +67,8 @@ TEST(Semaphore, C05_timeout_above_max_overflows_when_it_would_wait) {
   EXPECT_THROW((void)s.acquire(std::chrono::hours::max()), spindle::OverflowError);
   EXPECT_THROW((void)s.acquire(std::chrono::duration<double>(std::nan(""))), spindle::ValueError);
   s.release();
-  EXPECT_TRUE(s.acquire(spindle::TIMEOUT_MAX + 1s));  // a unit was free: no wait, no check (as Python)
+  EXPECT_TRUE(
+      s.acquire(spindle::TIMEOUT_MAX + 1s));  // a unit was free: no wait, no check (as Python)
   EXPECT_EQ(s.value(), 0u);
   s.release();
   EXPECT_TRUE(s.acquire(spindle::TIMEOUT_MAX));

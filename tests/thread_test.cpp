@@ -161,7 +161,8 @@ TEST(Thread, C56_custom_excepthook_sees_exception_and_thread) {
 
 TEST(Thread, C57_excepthook_that_throws_is_reported) {
   Watchdog wd("C57");
-  spindle::set_excepthook([](const spindle::ExceptHookArgs&) { throw std::logic_error("hook broke"); });
+  spindle::set_excepthook(
+      [](const spindle::ExceptHookArgs&) { throw std::logic_error("hook broke"); });
   testing::internal::CaptureStderr();
   spindle::Thread t([] { throw std::runtime_error("body broke"); });
   t.start();
@@ -392,9 +393,8 @@ TEST(Thread, stack_size_validated_and_used) {
 TEST(Thread, os_thread_name_is_set_truncated) {
   Watchdog wd("os name");
   char buf[32] = {};
-  spindle::Thread t({.name = "a-very-long-thread-name"}, [&buf] {
-    pthread_getname_np(pthread_self(), buf, sizeof buf);
-  });
+  spindle::Thread t({.name = "a-very-long-thread-name"},
+                    [&buf] { pthread_getname_np(pthread_self(), buf, sizeof buf); });
   t.start();
   t.join();
   EXPECT_STREQ(buf, "a-very-long-thr");
@@ -724,8 +724,8 @@ ChildResult run_helper(const std::string& mode) {
   const std::string dir = testing::TempDir();
   const std::string out = dir + "spindle_exit_" + mode + ".out";
   const std::string err = dir + "spindle_exit_" + mode + ".err";
-  const std::string cmd =
-      std::string("'") + SPINDLE_THREAD_EXIT_HELPER + "' " + mode + " >'" + out + "' 2>'" + err + "'";
+  const std::string cmd = std::string("'") + SPINDLE_THREAD_EXIT_HELPER + "' " + mode + " >'" +
+                          out + "' 2>'" + err + "'";
   ChildResult r;
   const int rc = std::system(cmd.c_str());
   r.status = WIFEXITED(rc) ? WEXITSTATUS(rc) : 128 + (WIFSIGNALED(rc) ? WTERMSIG(rc) : 0);

@@ -14,10 +14,10 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <mutex>
 #include <sstream>
 #include <string>
 #include <string_view>
-#include <mutex>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -33,7 +33,9 @@ struct Options {
   bool check = false;  // --check: verify each section's outcome
 };
 const Options& options();
-inline bool quick() { return options().quick; }
+inline bool quick() {
+  return options().quick;
+}
 
 /// CPUs this process may run on (affinity mask, not only the machine's count).
 unsigned usable_cpus();
@@ -88,7 +90,9 @@ inline std::chrono::microseconds scaled(double seconds) {
 }
 
 /// time.sleep(seconds), scaled by time_scale().
-inline void sleep(double seconds) { std::this_thread::sleep_for(scaled(seconds)); }
+inline void sleep(double seconds) {
+  std::this_thread::sleep_for(scaled(seconds));
+}
 
 /// A size from a seed, kept in normal mode and divided by `quick_divisor`
 /// with --quick.
@@ -143,8 +147,8 @@ ChildResult run_child(const std::string& name);
 #define TOUR_CAT2(a, b) a##b
 #define TOUR_CAT(a, b) TOUR_CAT2(a, b)
 /// TOUR_SECTION(name, seed, "title") { body } defines and registers a section.
-#define TOUR_SECTION(id, seed, title)                                          \
-  static void TOUR_CAT(tour_section_, id)();                                  \
-  static const ::tour::Register TOUR_CAT(tour_register_, id){#id, seed, title, \
+#define TOUR_SECTION(id, seed, title)                                                       \
+  static void TOUR_CAT(tour_section_, id)();                                                \
+  static const ::tour::Register TOUR_CAT(tour_register_, id){#id, seed, title,              \
                                                              &TOUR_CAT(tour_section_, id)}; \
   static void TOUR_CAT(tour_section_, id)()

@@ -83,7 +83,8 @@ TOUR_SECTION(thread_arguments, 1, "Threads with arguments and keyword arguments"
   print("Both threads completed");
   // Thread(target=process_data, args=("dataset1",), kwargs={"delay": 0.5, "verbose": True})
   std::string result;
-  spindle::Thread thread([&] { result = process_data("dataset1", {.delay = 0.5, .verbose = true}); });
+  spindle::Thread thread(
+      [&] { result = process_data("dataset1", {.delay = 0.5, .verbose = true}); });
   thread.start();
   thread.join();
   note("Python drops the target's return value; a lambda can keep it: \"", result, "\"");
@@ -106,8 +107,11 @@ namespace {
 // class WorkerThread(threading.Thread): def run(self): ...
 class WorkerThread : public spindle::Thread {
  public:
-  WorkerThread(std::string name, double duration) : thread_name_(std::move(name)), duration_(duration) {}
-  ~WorkerThread() override { join(); }  // a subclass must not be destroyed while its run() is running
+  WorkerThread(std::string name, double duration)
+      : thread_name_(std::move(name)), duration_(duration) {}
+  ~WorkerThread() override {
+    join();
+  }  // a subclass must not be destroyed while its run() is running
 
  protected:
   void run() override {
@@ -146,7 +150,8 @@ TOUR_SECTION(thread_properties, 1, "Thread properties: name, ident, is_alive, da
   thread.start();
   thread.join();
   print("Thread is daemon: ", std::boolalpha, thread.daemon());
-  tour::check(seen_name == "InfoWorker" && !thread.daemon(), "name seen inside the thread, not a daemon");
+  tour::check(seen_name == "InfoWorker" && !thread.daemon(),
+              "name seen inside the thread, not a daemon");
 }
 
 namespace {
@@ -155,7 +160,7 @@ int daemon_child() {
   spindle::Thread daemon_thread({.daemon = true}, [] {
     print("Daemon thread starting");
     std::this_thread::sleep_for(10s);  // long-running task (not scaled: the process ends first)
-    print("Daemon thread finished");  // won't print
+    print("Daemon thread finished");   // won't print
   });
   daemon_thread.start();
   tour::sleep(1);
@@ -169,10 +174,12 @@ TOUR_SECTION(daemon_and_timeout, 1, "Daemon threads, and join(timeout) with is_a
   note("the daemon example ends the program, so it runs as a child process:");
   auto child = tour::run_child("daemon-001");
   std::istringstream lines(child.output);
-  for (std::string line; std::getline(lines, line);) print("child| ", line.substr(line.find_first_not_of(' ')));
+  for (std::string line; std::getline(lines, line);)
+    print("child| ", line.substr(line.find_first_not_of(' ')));
   // The daemon would print its last line had exit waited for it: the output
   // is the proof, not how long the child took.
-  tour::check(child.exit_code == 0 && child.output.find("Main thread exiting") != std::string::npos &&
+  tour::check(child.exit_code == 0 &&
+                  child.output.find("Main thread exiting") != std::string::npos &&
                   child.output.find("Daemon thread finished") == std::string::npos,
               "the child exited without waiting for its daemon thread");
 
@@ -196,7 +203,8 @@ TOUR_SECTION(daemon_and_timeout, 1, "Daemon threads, and join(timeout) with is_a
   may_finish.set();
   thread.join();  // Python would wait for it at exit; a section waits here
   note("join(timeout) only stops waiting; the thread itself runs on until it is done");
-  tour::check(alive_after_timeout && !thread.is_alive(), "still alive after join(2 s scaled), finished later");
+  tour::check(alive_after_timeout && !thread.is_alive(),
+              "still alive after join(2 s scaled), finished later");
 }
 
 // === Synchronization ========================================================
@@ -214,7 +222,7 @@ TOUR_SECTION(race_condition, 1, "Race condition: unsafe counter vs Lock-protecte
     for (long i = 0; i < n; ++i) {
       long value = unsafe_counter.load(std::memory_order_relaxed);
       for (volatile int step = 0; step < 20;) {  // the add: in Python the interpreter's
-        step = step + 1;                          // steps take about this long
+        step = step + 1;                         // steps take about this long
       }
       unsafe_counter.store(value + 1, std::memory_order_relaxed);
     }
@@ -274,7 +282,9 @@ TOUR_SECTION(lock_with, 1, "Lock as a context manager: with list_lock -> std::sc
   std::string text = "[";
   for (int x : shared_list) text += (text.size() > 1 ? ", " : "") + std::to_string(x);
   print("Shared list: ", text, "]");
-  note("the order varies from run to run; the scoped_lock is released at the end of its block, even by an");
+  note(
+      "the order varies from run to run; the scoped_lock is released at the end of its block, even "
+      "by an");
   note("exception, as 'with' does");
   auto sorted = shared_list;
   std::sort(sorted.begin(), sorted.end());
@@ -304,7 +314,8 @@ TOUR_SECTION(semaphore_limit, 1, "Semaphore(3): at most three threads use the re
     print("Thread ", thread_id, " waiting for access");
     std::scoped_lock guard(semaphore);  // with semaphore:
     int now = inside.fetch_add(1) + 1;
-    for (int seen = most_inside.load(); now > seen && !most_inside.compare_exchange_weak(seen, now);) {
+    for (int seen = most_inside.load();
+         now > seen && !most_inside.compare_exchange_weak(seen, now);) {
     }
     print("Thread ", thread_id, " accessing resource (", now, " inside)");
     tour::sleep(2);
@@ -339,7 +350,9 @@ TOUR_SECTION(event_signal, 1, "Event: one thread waits until another sets it") {
   t2.start();
   t1.join();
   t2.join();
-  note("wait() blocked until set(); set() wakes every waiting thread, and later waits return at once");
+  note(
+      "wait() blocked until set(); set() wakes every waiting thread, and later waits return at "
+      "once");
   tour::check(received && event.is_set(), "the waiter woke after set()");
 }
 
@@ -393,7 +406,8 @@ TOUR_SECTION(barrier_phases, 1, "Barrier(3): nobody proceeds until all three hav
 
 // === Queues ====================================================================
 
-TOUR_SECTION(queue_producer_consumer, 1, "Queue: one producer, two consumers, get(timeout) and Empty") {
+TOUR_SECTION(queue_producer_consumer, 1,
+             "Queue: one producer, two consumers, get(timeout) and Empty") {
   spindle::Queue<int> work_queue;
   std::atomic<int> processed{0};
   std::atomic<bool> producer_done{false};
@@ -510,7 +524,8 @@ TOUR_SECTION(lifo_queue, 1, "LifoQueue: last in, first out") {
   tour::check(order == std::vector<int>({4, 3, 2, 1, 0}), "items came out 4, 3, 2, 1, 0");
 }
 
-TOUR_SECTION(web_scraper, 1, "A web scraper: three workers fetch ten URLs from a queue (simulated)") {
+TOUR_SECTION(web_scraper, 1,
+             "A web scraper: three workers fetch ten URLs from a queue (simulated)") {
   spindle::Queue<std::string> url_queue;
   std::vector<std::string> results;
   spindle::Lock results_lock;
@@ -546,8 +561,8 @@ TOUR_SECTION(web_scraper, 1, "A web scraper: three workers fetch ten URLs from a
   double fetch_time = watch.seconds();
   for (auto& t : workers) t->join();
   print("Fetched ", results.size(), " URLs");
-  note("10 fetches of ", tour::scaled(0.5).count() / 1000, "-", tour::scaled(1.5).count() / 1000, " ms each took ",
-       fetch_time, " s with 3 workers (about a third of their sum)");
+  note("10 fetches of ", tour::scaled(0.5).count() / 1000, "-", tour::scaled(1.5).count() / 1000,
+       " ms each took ", fetch_time, " s with 3 workers (about a third of their sum)");
   tour::check(results.size() == 10, "every URL was fetched exactly once");
 }
 
@@ -574,7 +589,8 @@ std::uint64_t calibrate(double target) {
       s = std::min(s, w.seconds());
     }
     if (s > 0.005 || n > (std::uint64_t{1} << 40))
-      return std::max<std::uint64_t>(1, static_cast<std::uint64_t>(static_cast<double>(n) * target / s));
+      return std::max<std::uint64_t>(
+          1, static_cast<std::uint64_t>(static_cast<double>(n) * target / s));
     n *= 2;
   }
 }
@@ -587,7 +603,7 @@ TOUR_SECTION(gil_cpu_bound, 1, "The GIL comparison, CPU-bound: here threads run 
   // one in which both cores were free.
   std::uint64_t n = std::max<std::uint64_t>(calibrate(tour::quick() ? 0.03 : 0.08), 1 << 22);
   double best_single = 1e9, best_multi = 1e9;  // the fastest run of each kind
-  const int tries = tour::quick() ? 3 : 6;  // the speed-up is shown, not checked: a few tries do
+  const int tries = tour::quick() ? 3 : 6;     // the speed-up is shown, not checked: a few tries do
   bool same_results = true;  // every thread computed what the single-threaded run did
   int threaded_runs = 0;
   for (int attempt = 0; attempt < tries; ++attempt) {
@@ -604,7 +620,8 @@ TOUR_SECTION(gil_cpu_bound, 1, "The GIL comparison, CPU-bound: here threads run 
     std::vector<std::unique_ptr<spindle::Thread>> threads;
     watch.restart();
     for (unsigned t = 0; t < tasks; ++t) {
-      threads.push_back(std::make_unique<spindle::Thread>([&got, n, t] { got[t] = cpu_bound_task(n, t); }));
+      threads.push_back(
+          std::make_unique<spindle::Thread>([&got, n, t] { got[t] = cpu_bound_task(n, t); }));
       threads.back()->start();
     }
     for (auto& th : threads) th->join();
@@ -616,13 +633,17 @@ TOUR_SECTION(gil_cpu_bound, 1, "The GIL comparison, CPU-bound: here threads run 
     if (attempt >= 2 && best_single / best_multi > 1.6) break;  // clearly parallel: enough tries
   }
   const double best = best_single / best_multi;
-  print("Single-threaded CPU task: ", best_single, "s  (", tasks, " tasks of ", n / 1000000, " million steps, one after another)");
+  print("Single-threaded CPU task: ", best_single, "s  (", tasks, " tasks of ", n / 1000000,
+        " million steps, one after another)");
   print("Multi-threaded CPU task: ", best_multi, "s  (", tasks, " threads)");
   print("Speedup: ", best, "x  (Python prints about 1x here because of the GIL)");
-  note(cpus, " usable CPU(s); fastest of up to ", tries, " tries each. With no GIL, CPU-bound threads run in parallel,");
-  note("so the speedup approaches min(threads, cores) - ", std::min(tasks, cpus), "x on this machine");
+  note(cpus, " usable CPU(s); fastest of up to ", tries,
+       " tries each. With no GIL, CPU-bound threads run in parallel,");
+  note("so the speedup approaches min(threads, cores) - ", std::min(tasks, cpus),
+       "x on this machine");
   if (best < 1.3)
-    note("a low speedup means other programs were using the cores (load average ", tour::load_average(), ")");
+    note("a low speedup means other programs were using the cores (load average ",
+         tour::load_average(), ")");
   // The speed-up is shown, never checked: it depends on what else the machine
   // runs (docs/benchmarks.md measures it). The check is that the threads ran
   // and computed the right thing.
@@ -645,17 +666,20 @@ TOUR_SECTION(gil_io_bound, 1, "The GIL comparison, I/O-bound: threads overlap th
   std::vector<std::string> fetched(urls.size());
   std::vector<std::unique_ptr<spindle::Thread>> threads;
   for (std::size_t i = 0; i < urls.size(); ++i) {
-    threads.push_back(std::make_unique<spindle::Thread>([&, i] { fetched[i] = io_bound_task(urls[i]); }));
+    threads.push_back(
+        std::make_unique<spindle::Thread>([&, i] { fetched[i] = io_bound_task(urls[i]); }));
     threads.back()->start();
   }
   for (auto& t : threads) t->join();
   double multi_io_time = watch.seconds();
   print("Multi-threaded I/O: ", multi_io_time, "s");
   print("Speedup: ", single_io_time / multi_io_time, "x (significant!)");
-  note("five waits of ", tour::scaled(1).count() / 1000, " ms each overlap when each has its own thread");
+  note("five waits of ", tour::scaled(1).count() / 1000,
+       " ms each overlap when each has its own thread");
   // The speed-up is shown, not checked (it depends on the machine's load).
   bool all_fetched = true;
-  for (std::size_t i = 0; i < urls.size(); ++i) all_fetched = all_fetched && fetched[i] == "Fetched " + urls[i];
+  for (std::size_t i = 0; i < urls.size(); ++i)
+    all_fetched = all_fetched && fetched[i] == "Fetched " + urls[i];
   tour::check(all_fetched, "every thread ran and returned its own URL's result");
 }
 
@@ -712,7 +736,8 @@ TOUR_SECTION(thread_local_data, 1, "Thread-local data: each thread sees its own 
       session->requests += 1;
       tour::sleep(0.1);
     }
-    print(spindle::current_thread().name(), ": user=", session->user, " requests=", session->requests);
+    print(spindle::current_thread().name(), ": user=", session->user,
+          " requests=", session->requests);
     if (session->user != user || session->requests != 3) mixed_up.fetch_add(1);
   };
   spindle::Thread a({.name = "alice-thread"}, handle, std::string("alice"));

@@ -77,9 +77,10 @@ class Barrier {
   /// As above, with a timeout of any duration type (e.g. 0.5 s as a double).
   /// Throws ValueError for a NaN timeout.
   template <class Rep, class Period>
-  Barrier(std::ptrdiff_t parties, std::function<void()> action, std::chrono::duration<Rep, Period> timeout)
-      : Barrier(parties, std::move(action), std::optional<detail::WaitTimeout>(detail::WaitTimeout(timeout)),
-                Checked{}) {}
+  Barrier(std::ptrdiff_t parties, std::function<void()> action,
+          std::chrono::duration<Rep, Period> timeout)
+      : Barrier(parties, std::move(action),
+                std::optional<detail::WaitTimeout>(detail::WaitTimeout(timeout)), Checked{}) {}
   Barrier(const Barrier&) = delete;
   Barrier& operator=(const Barrier&) = delete;
 
@@ -90,7 +91,9 @@ class Barrier {
   /// rethrows the action's exception in the thread that ran it (C42); throws
   /// OverflowError if the default timeout is above TIMEOUT_MAX and this
   /// thread would have to wait (the barrier is left as it was).
-  std::size_t wait() { return timeout_ ? wait_timeout(*timeout_) : arrive(detail::Deadline::never(), false); }
+  std::size_t wait() {
+    return timeout_ ? wait_timeout(*timeout_) : arrive(detail::Deadline::never(), false);
+  }
 
   /// As wait(), waiting at most `timeout` instead of the default timeout.
   /// A zero or negative timeout breaks the barrier unless this thread is the
@@ -125,8 +128,8 @@ class Barrier {
   };
 
   struct Checked {};
-  Barrier(std::ptrdiff_t parties, std::function<void()> action, std::optional<detail::WaitTimeout> timeout,
-          Checked);
+  Barrier(std::ptrdiff_t parties, std::function<void()> action,
+          std::optional<detail::WaitTimeout> timeout, Checked);
   // A wait whose deadline starts now; a timeout above TIMEOUT_MAX is refused
   // only once this thread is known not to be the last to arrive.
   std::size_t wait_timeout(const detail::WaitTimeout& t) {
@@ -152,9 +155,9 @@ class Barrier {
 
   mutable Lock lock_;
   // Under lock_:
-  std::uint32_t count_ = 0;      // arrivals in this cycle
+  std::uint32_t count_ = 0;  // arrivals in this cycle
   bool broken_ = false;
-  Waiter* waiters_ = nullptr;    // threads parked in this cycle
+  Waiter* waiters_ = nullptr;  // threads parked in this cycle
   // The thread running the action (which holds lock_), if any. Written only
   // by that thread; a thread finds its own token here only if it stored it.
   std::atomic<const void*> action_thread_{nullptr};

@@ -53,7 +53,9 @@ class Event {
   Event& operator=(const Event&) = delete;
 
   /// True if the flag is set (a snapshot; acquire ordering, see above).
-  [[nodiscard]] bool is_set() const noexcept { return (word_.load(std::memory_order_acquire) & kFlag) != 0; }
+  [[nodiscard]] bool is_set() const noexcept {
+    return (word_.load(std::memory_order_acquire) & kFlag) != 0;
+  }
 
   /// Sets the flag and wakes every thread waiting for it. Does nothing (and
   /// makes no system call) if the flag is already set. Never blocks.
@@ -71,7 +73,8 @@ class Event {
   /// Lowers the flag. Threads that wait() afterwards block until set() is
   /// called again. Never blocks.
   void clear() noexcept {
-    if (word_.load(std::memory_order_relaxed) & kFlag) word_.fetch_and(~kFlag, std::memory_order_relaxed);
+    if (word_.load(std::memory_order_relaxed) & kFlag)
+      word_.fetch_and(~kFlag, std::memory_order_relaxed);
   }
 
   /// Blocks until the flag is set. Returns true.

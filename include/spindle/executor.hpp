@@ -274,8 +274,7 @@ class Executor {
       return [&]<std::size_t... I>(std::index_sequence<I...>) {
         return map_impl(std::get<sizeof...(A) - 1>(t), std::forward<F>(fn),
                         std::get<I>(std::move(t))...);
-      }
-      (std::make_index_sequence<sizeof...(A) - 1>{});
+      }(std::make_index_sequence<sizeof...(A) - 1>{});
     } else {
       return map_impl(MapOptions{}, std::forward<F>(fn), std::forward<A>(a)...);
     }
@@ -361,7 +360,8 @@ auto Executor::map_impl(const MapOptions& opt, F&& fn, Rs&&... rs) {
     }
     src.reset();
   }
-  return detail::FutureAccess::make<MapResults<R>>(std::move(fs), std::move(src), anchor_, deadline);
+  return detail::FutureAccess::make<MapResults<R>>(std::move(fs), std::move(src), anchor_,
+                                                   deadline);
 }
 
 }  // namespace spindle

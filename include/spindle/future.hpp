@@ -211,10 +211,15 @@ class Future : public FutureBase {
   /// calling thread. Throws InvalidStateError if already finished or
   /// cancelled (C97).
   template <class U = T>
-  requires(!std::is_void_v<T>) void set_result(U&& value) {
+    requires(!std::is_void_v<T>)
+  void set_result(U&& value) {
     typed().set_result(std::forward<U>(value));
   }
-  void set_result() requires std::is_void_v<T> { typed().set_result(); }
+  void set_result()
+    requires std::is_void_v<T>
+  {
+    typed().set_result();
+  }
 
   /// As FutureBase::add_done_callback, but fn gets this Future<T>&.
   template <class F>
@@ -441,7 +446,8 @@ class AsCompleted {
 template <std::ranges::input_range R>
 AsCompleted<detail::future_of_range<R>> as_completed(R&& fs) {
   using F = detail::future_of_range<R>;
-  return detail::FutureAccess::make<AsCompleted<F>>(detail::unique_futures<F>(fs), detail::Deadline::never());
+  return detail::FutureAccess::make<AsCompleted<F>>(detail::unique_futures<F>(fs),
+                                                    detail::Deadline::never());
 }
 /// as_completed(fs, timeout): TimeoutError once `timeout` from now has passed.
 template <std::ranges::input_range R, class Rep, class Period>
@@ -453,7 +459,6 @@ AsCompleted<detail::future_of_range<R>> as_completed(R&& fs,
 }
 
 }  // namespace spindle
-
 
 template <>
 struct std::hash<spindle::FutureBase> {

@@ -73,7 +73,7 @@ struct LocalTable {
   LocalEntry* entries = nullptr;
   LocalTable* prev = nullptr;  // every thread's table (global lock), for fork()
   LocalTable* next = nullptr;
-  bool orphan = false;         // its thread vanished in fork(): freed with its last entry
+  bool orphan = false;  // its thread vanished in fork(): freed with its last entry
 };
 
 inline thread_local LocalTable* tls_local_table = nullptr;

@@ -66,7 +66,6 @@ class Lock : public detail::Acquirable<Lock> {
     return word_.load(std::memory_order_relaxed) != kUnlocked;
   }
 
-
  private:
   friend class detail::Acquirable<Lock>;
   friend class Condition;
@@ -122,7 +121,6 @@ class RLock : public detail::Acquirable<RLock> {
   [[nodiscard]] bool is_owned() const noexcept {
     return owner_.load(std::memory_order_relaxed) == detail::thread_token();
   }
-
 
  private:
   // Blocks until acquired or `deadline` (already validated). True if

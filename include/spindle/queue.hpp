@@ -106,7 +106,8 @@ inline constexpr const char* kQueueNegativeTimeout = "'timeout' must be a non-ne
 /// class with its _put/_get hooks as the Storage policy).
 template <class T, class Storage>
 class BasicQueue : public QueueCore {
-  static_assert(std::is_object_v<T> && !std::is_const_v<T>, "queue items must be non-const objects");
+  static_assert(std::is_object_v<T> && !std::is_const_v<T>,
+                "queue items must be non-const objects");
   static_assert(std::is_nothrow_destructible_v<T>, "queue items must have a noexcept destructor");
 
  public:
@@ -116,7 +117,8 @@ class BasicQueue : public QueueCore {
   /// (C70). Never throws except std::bad_alloc from the comparator's copy.
   explicit BasicQueue(std::ptrdiff_t maxsize = 0) : QueueCore(maxsize) {}
   template <class Compare>
-  BasicQueue(std::ptrdiff_t maxsize, Compare comp) : QueueCore(maxsize), storage_(std::move(comp)) {}
+  BasicQueue(std::ptrdiff_t maxsize, Compare comp)
+      : QueueCore(maxsize), storage_(std::move(comp)) {}
 
   // ---- put ---------------------------------------------------------------
 
@@ -263,7 +265,8 @@ template <class T>
 class Queue : public detail::BasicQueue<T, detail::FifoStorage<T>> {
  public:
   /// maxsize <= 0: unbounded (C70).
-  explicit Queue(std::ptrdiff_t maxsize = 0) : detail::BasicQueue<T, detail::FifoStorage<T>>(maxsize) {}
+  explicit Queue(std::ptrdiff_t maxsize = 0)
+      : detail::BasicQueue<T, detail::FifoStorage<T>>(maxsize) {}
 };
 
 /// queue.LifoQueue: last in, first out (C80).

@@ -74,8 +74,8 @@ class Semaphore : public detail::Acquirable<Semaphore, detail::TimeoutRule::wait
     std::uint32_t v = value_.load(std::memory_order_relaxed);
     do {
       if (static_cast<std::uint64_t>(v) + static_cast<std::uint64_t>(n) > bound_) throw_too_many();
-    } while (!value_.compare_exchange_weak(v, v + static_cast<std::uint32_t>(n), std::memory_order_seq_cst,
-                                           std::memory_order_relaxed));
+    } while (!value_.compare_exchange_weak(v, v + static_cast<std::uint32_t>(n),
+                                           std::memory_order_seq_cst, std::memory_order_relaxed));
     // seq_cst pairs with the waiter's seq_cst increment of waiters_ and its
     // re-read of value_ (Dekker): either we see the waiter, or it sees the units.
     if (waiters_.load(std::memory_order_seq_cst) != 0) wake(n);
@@ -83,7 +83,9 @@ class Semaphore : public detail::Acquirable<Semaphore, detail::TimeoutRule::wait
 
   /// A snapshot of the number of free units (for diagnostics and tests; it
   /// may be stale as soon as it is read).
-  [[nodiscard]] std::uint32_t value() const noexcept { return value_.load(std::memory_order_relaxed); }
+  [[nodiscard]] std::uint32_t value() const noexcept {
+    return value_.load(std::memory_order_relaxed);
+  }
 
   // std::counting_semaphore's names.
   [[nodiscard]] bool try_acquire() noexcept { return try_take(); }
@@ -100,7 +102,9 @@ class Semaphore : public detail::Acquirable<Semaphore, detail::TimeoutRule::wait
   /// For BoundedSemaphore: the counter may never exceed `value`.
   struct Bounded {};
   Semaphore(std::ptrdiff_t value, Bounded)
-      : value_(checked_initial(value)), bound_(value_.load(std::memory_order_relaxed)), bounded_(true) {}
+      : value_(checked_initial(value)),
+        bound_(value_.load(std::memory_order_relaxed)),
+        bounded_(true) {}
 
  private:
   friend class detail::Acquirable<Semaphore, detail::TimeoutRule::wait>;
@@ -112,7 +116,8 @@ class Semaphore : public detail::Acquirable<Semaphore, detail::TimeoutRule::wait
   bool try_take() noexcept {
     std::uint32_t v = value_.load(std::memory_order_relaxed);
     while (v != 0) {
-      if (value_.compare_exchange_weak(v, v - 1, std::memory_order_acquire, std::memory_order_relaxed)) {
+      if (value_.compare_exchange_weak(v, v - 1, std::memory_order_acquire,
+                                       std::memory_order_relaxed)) {
         return true;
       }
     }

@@ -171,9 +171,9 @@ const char* to_string(ThreadState s) noexcept;
 
 /// What a blocked thread waits on (a snapshot of its detail::ThreadWaitState).
 struct ThreadWait {
-  const char* kind;         ///< "Lock", "Condition", "Thread.join", ...
-  const void* object;       ///< the object's address
-  std::int64_t since_ns;    ///< since when, on detail::Clock, in ns
+  const char* kind;       ///< "Lock", "Condition", "Thread.join", ...
+  const void* object;     ///< the object's address
+  std::int64_t since_ns;  ///< since when, on detail::Clock, in ns
 };
 
 namespace detail {
@@ -212,19 +212,19 @@ class ThreadCore : public std::enable_shared_from_this<ThreadCore> {
   std::atomic<bool> daemon{false};
   std::atomic<std::uint64_t> ident{0};
   std::atomic<long> native_id{0};
-  Kind kind;                             // set once; a forked child's forking thread becomes main
-  std::size_t stack_size = 0;            // captured at start()
-  mutable Lock lock;                     // guards the fields below
+  Kind kind;                   // set once; a forked child's forking thread becomes main
+  std::size_t stack_size = 0;  // captured at start()
+  mutable Lock lock;           // guards the fields below
   std::string name;
-  ThreadWaitState* wait = nullptr;       // the thread's park state while it lives
-  std::shared_ptr<Thread> self;          // handle held by the running thread
-  std::shared_ptr<ThreadCore> starter;   // start() -> the new thread: its reference
-  Thread* runner = nullptr;              // object whose run() is called (subclass)
-  bool runner_shared = false;            // runner kept alive by `self`
-  ThreadCore* prev = nullptr;            // registry list (registry lock)
+  ThreadWaitState* wait = nullptr;      // the thread's park state while it lives
+  std::shared_ptr<Thread> self;         // handle held by the running thread
+  std::shared_ptr<ThreadCore> starter;  // start() -> the new thread: its reference
+  Thread* runner = nullptr;             // object whose run() is called (subclass)
+  bool runner_shared = false;           // runner kept alive by `self`
+  ThreadCore* prev = nullptr;           // registry list (registry lock)
   ThreadCore* next = nullptr;
   bool registered = false;
-  ThreadCore* all_prev = nullptr;        // list of every core (its own lock)
+  ThreadCore* all_prev = nullptr;  // list of every core (its own lock)
   ThreadCore* all_next = nullptr;
 };
 
@@ -410,8 +410,8 @@ std::string dump_threads();
 
 /// The arguments of excepthook (Python's threading.ExceptHookArgs).
 struct ExceptHookArgs {
-  std::exception_ptr exc;   ///< the exception that escaped the body
-  Thread* thread;           ///< the thread; valid during the call only
+  std::exception_ptr exc;  ///< the exception that escaped the body
+  Thread* thread;          ///< the thread; valid during the call only
   /// The exception's type, demangled ("spindle::ValueError", "int", ...).
   [[nodiscard]] std::string type_name() const;
   /// what() for std::exception, else an empty string.

@@ -51,7 +51,7 @@ TEST(ThreadStress, ten_thousand_short_threads_leave_nothing_behind) {
   Watchdog wd("thread churn", std::chrono::seconds(600));
   std::atomic<long> ran{0};
   const long threads_before = os_thread_count();  // main + the watchdog
-  churn(200, 100, ran);  // warm up allocator caches and the registry
+  churn(200, 100, ran);                           // warm up allocator caches and the registry
   EXPECT_EQ(os_thread_count(), threads_before);
   const std::size_t active_before = spindle::active_count();
 #if !defined(SPINDLE_TEST_SANITIZED)

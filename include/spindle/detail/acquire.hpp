@@ -50,7 +50,9 @@ class Acquirable {
 
   /// blocking=false: acquires only if that needs no waiting; true if
   /// acquired. blocking=true: as acquire().
-  [[nodiscard]] bool acquire(bool blocking) { return blocking ? acquire() : self().try_acquire_now(); }
+  [[nodiscard]] bool acquire(bool blocking) {
+    return blocking ? acquire() : self().try_acquire_now();
+  }
 
   /// Blocks at most `timeout`; true if acquired, false if the time ran out
   /// (C08). A negative timeout throws ValueError under TimeoutRule::lock and

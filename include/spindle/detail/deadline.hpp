@@ -35,7 +35,8 @@ inline constexpr std::chrono::seconds TIMEOUT_MAX{9'223'372'036};
 namespace detail {
 
 inline constexpr const char* kNegativeTimeout = "timeout value must be a non-negative number";
-inline constexpr const char* kNonBlockingTimeout = "can't specify a timeout for a non-blocking call";
+inline constexpr const char* kNonBlockingTimeout =
+    "can't specify a timeout for a non-blocking call";
 inline constexpr const char* kNaNTimeout = "timeout value must be a number, not NaN";
 inline constexpr const char* kTimeoutTooLarge = "timeout value is too large";
 

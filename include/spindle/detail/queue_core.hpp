@@ -60,13 +60,17 @@ class QueueCore {
   QueueCore(const QueueCore&) = delete;
   QueueCore& operator=(const QueueCore&) = delete;
 
-  [[nodiscard]] std::size_t qsize() const noexcept { return count_.load(std::memory_order_relaxed); }
+  [[nodiscard]] std::size_t qsize() const noexcept {
+    return count_.load(std::memory_order_relaxed);
+  }
   [[nodiscard]] bool empty() const noexcept { return qsize() == 0; }
   [[nodiscard]] bool full() const noexcept {
     return maxsize_ > 0 && qsize() >= static_cast<std::size_t>(maxsize_);
   }
   [[nodiscard]] std::ptrdiff_t maxsize() const noexcept { return maxsize_; }
-  [[nodiscard]] bool is_shutdown() const noexcept { return shutdown_.load(std::memory_order_relaxed); }
+  [[nodiscard]] bool is_shutdown() const noexcept {
+    return shutdown_.load(std::memory_order_relaxed);
+  }
 
   void task_done();
   void join();
@@ -77,7 +81,8 @@ class QueueCore {
   /// True if a put may go ahead now.
   [[nodiscard]] bool room_now() const noexcept {
     return !shutdown_.load(std::memory_order_relaxed) &&
-           (maxsize_ <= 0 || count_.load(std::memory_order_relaxed) < static_cast<std::size_t>(maxsize_));
+           (maxsize_ <= 0 ||
+            count_.load(std::memory_order_relaxed) < static_cast<std::size_t>(maxsize_));
   }
   /// Waits (releasing and re-taking the lock) until room_now(). On ShutDown or
   /// Full it releases the lock and throws.
