@@ -26,18 +26,20 @@ struct LocalRegistry {
   static LocalRegistry& get() noexcept;
 
   static void unlink_from_owner(LocalEntry* e) noexcept {
-    if (e->owner_prev != nullptr)
+    if (e->owner_prev != nullptr) {
       e->owner_prev->owner_next = e->owner_next;
-    else
+    } else {
       e->owner->entries_ = e->owner_next;
+    }
     if (e->owner_next != nullptr) e->owner_next->owner_prev = e->owner_prev;
   }
 
   static void unlink_from_table(LocalEntry* e) noexcept {
-    if (e->table_prev != nullptr)
+    if (e->table_prev != nullptr) {
       e->table_prev->table_next = e->table_next;
-    else
+    } else {
       e->table->entries = e->table_next;
+    }
     if (e->table_next != nullptr) e->table_next->table_prev = e->table_prev;
   }
 
@@ -49,10 +51,11 @@ struct LocalRegistry {
 
   // Unlinks and frees a table (under the lock).
   void free_table(LocalTable* t) noexcept {
-    if (t->prev != nullptr)
+    if (t->prev != nullptr) {
       t->prev->next = t->next;
-    else
+    } else {
       tables = t->next;
+    }
     if (t->next != nullptr) t->next->prev = t->prev;
     delete[] t->slots;
     delete t;
@@ -93,7 +96,9 @@ namespace {
 union RegistryStorage {
   LocalRegistry value;
   constexpr RegistryStorage() : value() {}
-  ~RegistryStorage() {}
+  // Never destroyed on purpose ("= default" would be deleted: the member
+  // has a non-trivial destructor).
+  ~RegistryStorage() {}  // NOLINT(modernize-use-equals-default)
 };
 constinit RegistryStorage g_local_registry;
 }  // namespace
@@ -185,16 +190,17 @@ void LocalBase::adopt(void* obj) {
   if (slot_ >= n) {
     n = n == 0 ? 8 : n * 2;
     while (n <= slot_) n *= 2;
-    fresh.reset(new std::atomic<LocalEntry*>[n]);
+    fresh = std::make_unique<std::atomic<LocalEntry*>[]>(n);
   }
   LocalRegistry& r = LocalRegistry::get();
   std::atomic<LocalEntry*>* old = nullptr;
   {
     std::scoped_lock guard(r.lock);
     if (fresh) {
-      for (std::size_t i = 0; i < n; ++i)
+      for (std::size_t i = 0; i < n; ++i) {
         fresh[i].store(i < t->size ? t->slots[i].load(std::memory_order_relaxed) : nullptr,
                        std::memory_order_relaxed);
+      }
       old = t->slots;
       t->slots = fresh.release();
       t->size = n;

@@ -98,10 +98,11 @@ void link(Registry& r, ThreadCore* c) noexcept {
 
 void unlink(Registry& r, ThreadCore* c) noexcept {
   if (!c->registered) return;
-  if (c->prev != nullptr)
+  if (c->prev != nullptr) {
     c->prev->next = c->next;
-  else
+  } else {
     r.head = c->next;
+  }
   if (c->next != nullptr) c->next->prev = c->prev;
   c->prev = c->next = nullptr;
   c->registered = false;
@@ -159,8 +160,8 @@ Thread& make_dummy() {
   core->daemon.store(true, std::memory_order_relaxed);
   core->word.store(ThreadCore::kRunning, std::memory_order_relaxed);
   if (forever != nullptr) {
-    *forever = core;
-    adopt_calling_thread(*core);
+    *forever = core;              // kept for the life of the process, on purpose
+    adopt_calling_thread(*core);  // NOLINT(clang-analyzer-cplusplus.NewDeleteLeaks)
     core->self = std::move(self);
     tls_current = handle;
     return *handle;

@@ -37,10 +37,11 @@ ThreadCore::~ThreadCore() {
   if ((os.load(std::memory_order_acquire) & kOsMask) == kOsJoinable)
     pthread_detach(static_cast<pthread_t>(ident.load(std::memory_order_relaxed)));
   std::scoped_lock guard(g_all_cores.lock);
-  if (all_prev != nullptr)
+  if (all_prev != nullptr) {
     all_prev->all_next = all_next;
-  else
+  } else {
     g_all_cores.head = all_next;
+  }
   if (all_next != nullptr) all_next->all_prev = all_prev;
 }
 
@@ -201,7 +202,7 @@ using RunFn = void (*)(Thread*);
 
 void report_exception(std::exception_ptr exc) noexcept {
   try {
-    ExceptHookArgs args{exc, &current_thread()};
+    ExceptHookArgs args{std::move(exc), &current_thread()};
     excepthook(args);
   } catch (...) {
     detail::write_stderr("spindle: an exception escaped a thread and could not be reported\n");

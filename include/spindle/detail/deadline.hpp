@@ -19,6 +19,7 @@
 #pragma once
 
 #include <chrono>
+#include <cmath>
 
 #include "spindle/detail/park.hpp"
 #include "spindle/errors.hpp"
@@ -63,7 +64,7 @@ class WaitTimeout {
   explicit WaitTimeout(std::chrono::duration<Rep, Period> timeout) {
     using Seconds = std::chrono::duration<long double>;
     const Seconds s = std::chrono::duration_cast<Seconds>(timeout);
-    if (s != s) throw ValueError(kNaNTimeout);
+    if (std::isnan(s.count())) throw ValueError(kNaNTimeout);
     if (s > Seconds(TIMEOUT_MAX)) {
       too_large_ = true;
     } else if (s > Seconds::zero()) {
