@@ -117,6 +117,13 @@ int run_in_child(const std::function<int()>& child, bool use_exit = false) {
   if (pid < 0) return -1;
   if (pid == 0) {
     alarm(60);  // hang guard: SIGALRM ends the child
+#if defined(__SANITIZE_THREAD__)
+    // ThreadSanitizer keeps the vanished threads in its thread table, and
+    // glibc reuses their stacks - so their pthread_t values - for the
+    // child's new threads, which TSan takes for duplicates: give the child's
+    // threads a stack size no vanished thread had, so they get fresh stacks.
+    spindle::stack_size(std::size_t{16} << 20);
+#endif
     int code = 3;
     try {
       code = child();
