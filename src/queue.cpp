@@ -101,17 +101,22 @@ void QueueCore::task_done() {
   if (wake_join) unpark_all(all_done_);
 }
 
-void QueueCore::join() {
+bool QueueCore::join_until(Deadline deadline) {
   lock_.acquire();
   while (unfinished_ != 0) {
     ++join_waiters_;
     const std::uint32_t seen = all_done_.load(std::memory_order_relaxed);
     lock_.release();
-    park(all_done_, seen, Deadline::never(), WaitSite{"Queue.join", this});
+    const bool woken = park(all_done_, seen, deadline, WaitSite{"Queue.join", this});
     lock_.acquire();
     --join_waiters_;
+    if (!woken && unfinished_ != 0) {
+      lock_.release();
+      return false;
+    }
   }
   lock_.release();
+  return true;
 }
 
 void QueueCore::finish_shutdown(std::size_t drained) noexcept {

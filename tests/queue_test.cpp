@@ -265,6 +265,20 @@ TEST(Queue, C75_join_returns_once_every_item_has_its_task_done) {
   for (auto& t : workers) t.join();
 }
 
+TEST(Queue, TimedJoinReturnsFalseWhileATaskIsUnfinishedAndTrueOnceDone) {
+  Watchdog wd("timed join");
+  spindle::Queue<int> q;
+  EXPECT_TRUE(q.join(0s));  // nothing put
+  q.put(1);
+  EXPECT_FALSE(q.join(0s));
+  EXPECT_FALSE(q.join(1ms));
+  (void)q.get();
+  std::thread worker([&] { q.task_done(); });
+  EXPECT_TRUE(q.join(60s));  // woken by the task_done, long before the hang guard
+  worker.join();
+  EXPECT_THROW((void)q.join(-1s), spindle::ValueError);
+}
+
 TEST(Queue, C75_join_blocks_while_a_task_is_unfinished) {
   Watchdog wd("C75 join blocks");
   spindle::Queue<int> q;

@@ -197,6 +197,8 @@ class BasicQueue : public QueueCore {
   //                 unfinished items is zero (C74)
   //   join()        blocks until every item put has had its task_done()
   //                 (or was drained by shutdown(true)) (C75, C78)
+  //   join(timeout) the same, at most `timeout`: true if all were done in
+  //                 time (not in Python; ValueError if negative)
 
  private:
   template <class... Args>

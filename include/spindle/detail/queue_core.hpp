@@ -45,9 +45,11 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 
+#include "spindle/detail/deadline.hpp"
 #include "spindle/detail/park.hpp"
 #include "spindle/errors.hpp"
 #include "spindle/lock.hpp"
@@ -73,7 +75,15 @@ class QueueCore {
   }
 
   void task_done();
-  void join();
+  void join() { (void)join_until(Deadline::never()); }
+  /// As join(), waiting at most `timeout`: true if every task was done in
+  /// time. A negative timeout throws ValueError, one above TIMEOUT_MAX
+  /// OverflowError (the queues' rule). Python has no timed join; bindings
+  /// that must react to signals while joining wait in slices with it.
+  template <class Rep, class Period>
+  [[nodiscard]] bool join(std::chrono::duration<Rep, Period> timeout) {
+    return join_until(deadline_after(timeout, "'timeout' must be a non-negative number"));
+  }
 
  protected:
   // All of the following are called with lock_ held.
@@ -163,6 +173,7 @@ class QueueCore {
     return true;
   }
   void wait_in(WaitList& list, Deadline deadline, const char* kind);
+  bool join_until(Deadline deadline);
 
   std::atomic<std::size_t> count_{0};
   const std::ptrdiff_t maxsize_;
