@@ -279,6 +279,21 @@ TEST(Queue, TimedJoinReturnsFalseWhileATaskIsUnfinishedAndTrueOnceDone) {
   EXPECT_THROW((void)q.join(-1s), spindle::ValueError);
 }
 
+TEST(Queue, UnfinishedTasksCountsPutsUntilTaskDoneOrImmediateShutdown) {
+  spindle::Queue<int> q;
+  EXPECT_EQ(q.unfinished_tasks(), 0U);
+  q.put(1);
+  q.put(2);
+  q.put(3);
+  EXPECT_EQ(q.unfinished_tasks(), 3U);
+  (void)q.get();
+  EXPECT_EQ(q.unfinished_tasks(), 3U);  // got, not done
+  q.task_done();
+  EXPECT_EQ(q.unfinished_tasks(), 2U);
+  q.shutdown(true);  // drains the two queued items (C78)
+  EXPECT_EQ(q.unfinished_tasks(), 0U);
+}
+
 TEST(Queue, C75_join_blocks_while_a_task_is_unfinished) {
   Watchdog wd("C75 join blocks");
   spindle::Queue<int> q;

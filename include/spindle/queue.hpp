@@ -199,6 +199,8 @@ class BasicQueue : public QueueCore {
   //                 (or was drained by shutdown(true)) (C75, C78)
   //   join(timeout) the same, at most `timeout`: true if all were done in
   //                 time (not in Python; ValueError if negative)
+  //   unfinished_tasks()  items put and not yet task_done() (a snapshot;
+  //                 Python's q.unfinished_tasks attribute)
 
  private:
   template <class... Args>

@@ -312,6 +312,27 @@ PyObject* Future_repr(PyObject* self) {
   }
 }
 
+// CPython's state names, read-only (code and tests that print fut._state).
+PyObject* Future_get_state(PyObject* self, void*) {
+  const detail::FutureStateBase* st = detail::FutureAccess::state(as_future(self)->f);
+  switch (st->word() & detail::FutureStateBase::kStateMask) {
+    case detail::FutureStateBase::kPending:
+      return PyUnicode_FromString("PENDING");
+    case detail::FutureStateBase::kCancelled:
+      return PyUnicode_FromString("CANCELLED");
+    case detail::FutureStateBase::kCancelledNotified:
+      return PyUnicode_FromString("CANCELLED_AND_NOTIFIED");
+    case detail::FutureStateBase::kFinished:
+      return PyUnicode_FromString("FINISHED");
+    default:  // running, or writing its result
+      return PyUnicode_FromString("RUNNING");
+  }
+}
+
+PyGetSetDef Future_getset[] = {
+    {"_state", Future_get_state, nullptr, "CPython's state name (read-only).", nullptr},
+    {nullptr, nullptr, nullptr, nullptr, nullptr}};
+
 PyMethodDef Future_methods[] = {
     {"result", SPY_FAST(Future_result), METH_FASTCALL | METH_KEYWORDS,
      "result(timeout=None)\n\nWait (GIL released) and return the result or raise."},
@@ -337,6 +358,7 @@ PyType_Slot Future_slots[] = {
     SPY_SLOT(Py_tp_dealloc, Future_dealloc),
     SPY_SLOT(Py_tp_methods, Future_methods),
     SPY_SLOT(Py_tp_members, Future_members),
+    SPY_SLOT(Py_tp_getset, Future_getset),
     SPY_SLOT(Py_tp_repr, Future_repr),
     SPY_SLOT(Py_tp_doc, "concurrent.futures.Future on spindle::Future."),
     {0, nullptr}};
@@ -352,8 +374,15 @@ PyType_Spec Future_spec = {"spindle.Future", sizeof(FutureObject), 0,
 struct PoolState {
   spindle::Lock lock;
   spindle::Condition cond{lock};
-  int exited = 0;  // under lock
+  int exited = 0;    // under lock
+  int attached = 0;  // workers that have their Python thread state; under lock
   std::atomic<bool> broken{false};
+
+  void worker_attached() {
+    std::scoped_lock guard(cond);
+    ++attached;
+    cond.notify_all();
+  }
 
   void worker_exited() {
     std::scoped_lock guard(cond);
@@ -521,11 +550,16 @@ PyObject* Pool_new(PyTypeObject* type, PyObject* args, PyObject* kwds) {
   std::weak_ptr<PoolState> weak_state = box->state;
   opts.initializer = [weak_state, init, init_args] {
     std::shared_ptr<PoolState> st = weak_state.lock();
-    if (!interpreter_alive() || !st) throw spindle::RuntimeError("the interpreter is exiting");
+    if (!st) throw spindle::RuntimeError("the pool is gone");
+    if (!interpreter_alive()) {
+      st->worker_attached();  // nobody may wait for it forever
+      throw spindle::RuntimeError("the interpreter is exiting");
+    }
     WorkerGuard& w = tls_worker;
     w.pool = st;
     w.gstate = PyGILState_Ensure();  // this thread's state for its whole life
     w.attached = true;
+    st->worker_attached();
     if (helpers.worker_started != nullptr) {
       PyObject* r = PyObject_CallFunction(helpers.worker_started, "s",
                                           spindle::current_thread().name().c_str());
@@ -625,7 +659,23 @@ PyObject* Pool_submit(PyObject* self, PyObject* const* args, Py_ssize_t nargs,
     }
   }
   try {
-    PyFuture f = box->pool->submit(std::move(call));
+    spindle::ThreadPoolExecutor& pool = *box->pool;
+    const int before = pool.num_threads();
+    PyFuture f = pool.submit(std::move(call));
+    const int now = pool.num_threads();
+    if (now != before) {
+      // As CPython's Thread.start(): let the new worker start (it takes the
+      // GIL once to make its thread state) before going on, so that it can
+      // take work before this thread, holding the GIL, queues much more.
+      PoolState& st = *box->state;
+      const int r = block(Timeout{}, [&](const double* s) {
+        std::scoped_lock guard(st.cond);
+        if (s == nullptr) return st.cond.wait_for([&] { return st.attached >= now; });
+        return st.cond.wait_for([&] { return st.attached >= now; },
+                                std::chrono::duration<double>(*s));
+      });
+      if (r < 0) return nullptr;
+    }
     return wrap_future(f);
   } catch (...) {
     return translate_exception();

@@ -305,12 +305,28 @@ PyObject* Queue_full(PyObject* self, PyObject*) {
 }
 
 PyObject* Queue_task_done(PyObject* self, PyObject*) {
+  QueueObject* o = as_queue(self);
   try {
-    visit_tracked(as_queue(self), [](auto& q) { q.task_done(); });
+    if (o->kind == kPrio) {
+      Unlocked u;  // the PriorityQueue rule: never take its lock with the GIL
+      static_cast<Prio*>(o->q)->task_done();
+    } else {
+      visit_tracked(o, [](auto& q) { q.task_done(); });
+    }
   } catch (...) {
     return translate_exception();
   }
   Py_RETURN_NONE;
+}
+
+PyObject* Queue_get_unfinished(PyObject* self, void*) {
+  QueueObject* o = as_queue(self);
+  std::uint64_t n = 0;
+  {
+    Unlocked u;  // takes the queue's lock
+    n = visit_tracked(o, [](auto& q) { return q.unfinished_tasks(); });
+  }
+  return PyLong_FromUnsignedLongLong(n);
 }
 
 PyObject* Queue_join(PyObject* self, PyObject*) {
@@ -377,6 +393,8 @@ PyGetSetDef Queue_getset[] = {
     {"maxsize", Queue_get_maxsize, nullptr, "The maxsize given at construction (read-only).",
      nullptr},
     {"is_shutdown", Queue_get_is_shutdown, nullptr, "True once shutdown() was called.", nullptr},
+    {"unfinished_tasks", Queue_get_unfinished, nullptr,
+     "Items put and not yet task_done() (a snapshot).", nullptr},
     {nullptr, nullptr, nullptr, nullptr, nullptr}};
 
 PyMethodDef Simple_methods[] = {

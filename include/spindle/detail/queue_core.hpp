@@ -74,6 +74,15 @@ class QueueCore {
     return shutdown_.load(std::memory_order_relaxed);
   }
 
+  /// Items put and not yet marked done by task_done() (nor drained by
+  /// shutdown(true)): Python's Queue.unfinished_tasks. A snapshot.
+  [[nodiscard]] std::uint64_t unfinished_tasks() {
+    lock_.acquire();
+    const std::uint64_t n = unfinished_;
+    lock_.release();
+    return n;
+  }
+
   void task_done();
   void join() { (void)join_until(Deadline::never()); }
   /// As join(), waiting at most `timeout`: true if every task was done in
