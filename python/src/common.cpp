@@ -3,9 +3,9 @@
 #include "common.hpp"
 // Python.h (through common.hpp) first, then the rest.
 #include <cinttypes>
-#include <cstring>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <new>
 
 #include "spindle/errors.hpp"
@@ -32,8 +32,7 @@ bool interpreter_alive() noexcept {
 }
 
 double monotonic() noexcept {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch())
-      .count();
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
 void drop(PyObject* o) noexcept {
@@ -55,7 +54,9 @@ void drop(PyObject* o) noexcept {
   PyGILState_Release(s);
 }
 
-DeferDrops::DeferDrops() noexcept : prev_(tls_deferred) { tls_deferred = &list_; }
+DeferDrops::DeferDrops() noexcept : prev_(tls_deferred) {
+  tls_deferred = &list_;
+}
 
 DeferDrops::~DeferDrops() {
   tls_deferred = prev_;
@@ -121,7 +122,9 @@ PyError PyError::fetch() {
   return e;
 }
 
-void PyError::restore() const { raise_exception(exc_->get()); }
+void PyError::restore() const {
+  raise_exception(exc_->get());
+}
 
 PyObject* translate_exception() noexcept {
   try {
@@ -163,8 +166,7 @@ PyObject* translate_exception() noexcept {
 // ---- arguments ----------------------------------------------------------------
 
 bool bind_args(const char* fname, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames,
-               std::initializer_list<const char*> names, PyObject** out, int required,
-               int kwonly) {
+               std::initializer_list<const char*> names, PyObject** out, int required, int kwonly) {
   const auto n = static_cast<Py_ssize_t>(names.size());
   const Py_ssize_t max_pos = kwonly < n ? kwonly : n;
   for (Py_ssize_t i = 0; i < n; ++i) out[i] = nullptr;

@@ -301,8 +301,10 @@ void* slot_ptr(T* p) noexcept {
     return const_cast<void*>(static_cast<const void*>(p));
   }
 }
-#define SPY_SLOT(id, p) \
-  PyType_Slot { id, ::spindle::python::slot_ptr(p) }
+#define SPY_SLOT(id, p)                \
+  PyType_Slot {                        \
+    id, ::spindle::python::slot_ptr(p) \
+  }
 #define SPY_FAST(fn) reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(fn))
 
 // Python-side helpers (spindle/__init__.py registers them; may be null).

@@ -33,13 +33,15 @@ using PyFuture = spindle::Future<PyRef>;
 
 PyTypeObject* FutureType = nullptr;
 
-struct FutureObject {
-  PyObject_HEAD
-  PyObject* weakrefs;
+// Allocated zeroed by tp_alloc; only `f` is constructed (placement new).
+struct FutureObject {  // NOLINT(cppcoreguidelines-pro-type-member-init)
+  PyObject_HEAD PyObject* weakrefs;
   PyFuture f;
 };
 
-FutureObject* as_future(PyObject* o) noexcept { return reinterpret_cast<FutureObject*>(o); }
+FutureObject* as_future(PyObject* o) noexcept {
+  return reinterpret_cast<FutureObject*>(o);
+}
 
 PyObject* wrap_future(const PyFuture& f) {
   PyObject* self = FutureType->tp_alloc(FutureType, 0);
@@ -206,8 +208,8 @@ struct DoneCallback {
       if (r == nullptr) {
         PyObject* exc = fetch_exception();
         if (g.report_callback_exception != nullptr && exc != nullptr) {
-          PyObject* rr = PyObject_CallFunctionObjArgs(g.report_callback_exception, fut, exc,
-                                                      nullptr);
+          PyObject* rr =
+              PyObject_CallFunctionObjArgs(g.report_callback_exception, fut, exc, nullptr);
           if (rr == nullptr) PyErr_WriteUnraisable(g.report_callback_exception);
           Py_XDECREF(rr);
         }
@@ -353,15 +355,14 @@ PyMemberDef Future_members[] = {
     {"__weaklistoffset__", T_PYSSIZET, offsetof(FutureObject, weakrefs), READONLY, nullptr},
     {nullptr, 0, 0, 0, nullptr}};
 
-PyType_Slot Future_slots[] = {
-    SPY_SLOT(Py_tp_new, Future_new),
-    SPY_SLOT(Py_tp_dealloc, Future_dealloc),
-    SPY_SLOT(Py_tp_methods, Future_methods),
-    SPY_SLOT(Py_tp_members, Future_members),
-    SPY_SLOT(Py_tp_getset, Future_getset),
-    SPY_SLOT(Py_tp_repr, Future_repr),
-    SPY_SLOT(Py_tp_doc, "concurrent.futures.Future on spindle::Future."),
-    {0, nullptr}};
+PyType_Slot Future_slots[] = {SPY_SLOT(Py_tp_new, Future_new),
+                              SPY_SLOT(Py_tp_dealloc, Future_dealloc),
+                              SPY_SLOT(Py_tp_methods, Future_methods),
+                              SPY_SLOT(Py_tp_members, Future_members),
+                              SPY_SLOT(Py_tp_getset, Future_getset),
+                              SPY_SLOT(Py_tp_repr, Future_repr),
+                              SPY_SLOT(Py_tp_doc, "concurrent.futures.Future on spindle::Future."),
+                              {0, nullptr}};
 
 PyType_Spec Future_spec = {"spindle.Future", sizeof(FutureObject), 0,
                            Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE, Future_slots};
@@ -450,12 +451,13 @@ struct PoolBox {
 std::vector<std::shared_ptr<PoolBox>>* registry = nullptr;
 
 struct PoolObject {
-  PyObject_HEAD
-  PyObject* weakrefs;
+  PyObject_HEAD PyObject* weakrefs;
   std::shared_ptr<PoolBox>* box;
 };
 
-PoolObject* as_pool(PyObject* o) noexcept { return reinterpret_cast<PoolObject*>(o); }
+PoolObject* as_pool(PyObject* o) noexcept {
+  return reinterpret_cast<PoolObject*>(o);
+}
 
 // Shuts `box` down and, with `wait`, waits (GIL released, in slices in the
 // main thread) for its workers: 0 or -1 with an error set.
@@ -516,8 +518,8 @@ PyObject* Pool_new(PyTypeObject* type, PyObject* args, PyObject* kwds) {
   PyObject* initializer = Py_None;
   PyObject* initargs = nullptr;
   if (!PyArg_ParseTupleAndKeywords(args, kwds, "|OsOO:ThreadPoolExecutor",
-                                   const_cast<char**>(kwlist), &max_workers, &prefix,
-                                   &initializer, &initargs)) {
+                                   const_cast<char**>(kwlist), &max_workers, &prefix, &initializer,
+                                   &initargs)) {
     return nullptr;
   }
   if (initializer != Py_None && PyCallable_Check(initializer) == 0) {
@@ -545,7 +547,8 @@ PyObject* Pool_new(PyTypeObject* type, PyObject* args, PyObject* kwds) {
 
   reap_retired();
   auto box = std::make_shared<PoolBox>();
-  auto init = std::make_shared<PyRef>(initializer != Py_None ? PyRef::borrow(initializer) : PyRef());
+  auto init =
+      std::make_shared<PyRef>(initializer != Py_None ? PyRef::borrow(initializer) : PyRef());
   auto init_args = std::make_shared<PyRef>(argtuple);
   std::weak_ptr<PoolState> weak_state = box->state;
   opts.initializer = [weak_state, init, init_args] {
@@ -578,7 +581,7 @@ PyObject* Pool_new(PyTypeObject* type, PyObject* args, PyObject* kwds) {
           Py_XDECREF(rr);
         }
         w.saved = PyEval_SaveThread();
-        throw err;  // breaks the pool (C94)
+        throw PyError(err);  // breaks the pool (C94)
       }
       Py_DECREF(r);
     }
@@ -628,13 +631,11 @@ PoolBox* pool_box(PyObject* self) {
   return o->box->get();
 }
 
-PyObject* Pool_submit(PyObject* self, PyObject* const* args, Py_ssize_t nargs,
-                      PyObject* kwnames) {
+PyObject* Pool_submit(PyObject* self, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
   PoolBox* box = pool_box(self);
   if (box == nullptr) return nullptr;
   if (nargs < 1) {
-    PyErr_SetString(PyExc_TypeError,
-                    "submit() missing 1 required positional argument: 'fn'");
+    PyErr_SetString(PyExc_TypeError, "submit() missing 1 required positional argument: 'fn'");
     return nullptr;
   }
   if (g.exiting.load(std::memory_order_relaxed)) {
@@ -719,16 +720,14 @@ PyObject* Pool_get_broken(PyObject* self, void*) {
   PoolBox* box = pool_box(self);
   if (box == nullptr) return nullptr;
   if (!box->state->broken.load()) Py_RETURN_FALSE;
-  return PyUnicode_FromString(
-      "A thread initializer failed, the thread pool is not usable anymore");
+  return PyUnicode_FromString("A thread initializer failed, the thread pool is not usable anymore");
 }
 
-PyMethodDef Pool_methods[] = {
-    {"submit", SPY_FAST(Pool_submit), METH_FASTCALL | METH_KEYWORDS,
-     "submit(fn, /, *args, **kwargs) -> Future"},
-    {"shutdown", SPY_FAST(Pool_shutdown), METH_FASTCALL | METH_KEYWORDS,
-     "shutdown(wait=True, *, cancel_futures=False)"},
-    {nullptr, nullptr, 0, nullptr}};
+PyMethodDef Pool_methods[] = {{"submit", SPY_FAST(Pool_submit), METH_FASTCALL | METH_KEYWORDS,
+                               "submit(fn, /, *args, **kwargs) -> Future"},
+                              {"shutdown", SPY_FAST(Pool_shutdown), METH_FASTCALL | METH_KEYWORDS,
+                               "shutdown(wait=True, *, cancel_futures=False)"},
+                              {nullptr, nullptr, 0, nullptr}};
 
 PyGetSetDef Pool_getset[] = {
     {"_max_workers", Pool_get_max_workers, nullptr, nullptr, nullptr},
@@ -875,8 +874,7 @@ struct Completions {
 };
 
 struct AsCompletedObject {
-  PyObject_HEAD
-  std::vector<PyObject*>* futures;  // owned refs; null once yielded
+  PyObject_HEAD std::vector<PyObject*>* futures;  // owned refs; null once yielded
   std::vector<std::size_t>* first;  // done at the call, in order (popped from the back)
   std::shared_ptr<Completions>* completions;
   std::size_t pending;
@@ -1001,7 +999,7 @@ PyObject* module_as_completed(PyObject*, PyObject* const* args, Py_ssize_t nargs
 
 // ---- the unretrieved-exception hook ------------------------------------------
 
-void unretrieved(std::exception_ptr e) {
+void unretrieved(const std::exception_ptr& e) {
   if (!interpreter_alive()) return;
   Gil gil;
   if (g.unretrieved_hook == nullptr) return;

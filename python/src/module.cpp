@@ -118,7 +118,9 @@ PyObject* after_fork(PyObject*, PyObject*) {
   Py_RETURN_NONE;
 }
 
-PyObject* is_main_thread(PyObject*, PyObject*) { return PyBool_FromLong(in_main_thread() ? 1 : 0); }
+PyObject* is_main_thread(PyObject*, PyObject*) {
+  return PyBool_FromLong(in_main_thread() ? 1 : 0);
+}
 
 PyMethodDef module_methods[] = {
     {"dump_threads", dump_threads, METH_NOARGS,
@@ -154,12 +156,15 @@ PyObject* get_attr(const char* module, const char* name) {
   return a;
 }
 
-void on_exit() { g.dead.store(true, std::memory_order_release); }
+void on_exit() {
+  g.dead.store(true, std::memory_order_release);
+}
 
 }  // namespace
 }  // namespace spindle::python
 
-PyMODINIT_FUNC PyInit__spindle() {
+// CPython finds the module's init function by this name.
+PyMODINIT_FUNC PyInit__spindle() {  // NOLINT(bugprone-reserved-identifier)
   using namespace spindle::python;
   PyObject* m = PyModule_Create(&module_def);
   if (m == nullptr) return nullptr;

@@ -42,8 +42,7 @@ using Simple = spindle::SimpleQueue<PyRef>;
 enum Kind : int { kFifo, kLifo, kPrio, kSimple };
 
 struct QueueObject {
-  PyObject_HEAD
-  PyObject* weakrefs;
+  PyObject_HEAD PyObject* weakrefs;
   Kind kind;
   void* q;
 };
@@ -63,7 +62,9 @@ decltype(auto) visit(QueueObject* o, F&& f) {
   }
 }
 
-QueueObject* as_queue(PyObject* o) noexcept { return reinterpret_cast<QueueObject*>(o); }
+QueueObject* as_queue(PyObject* o) noexcept {
+  return reinterpret_cast<QueueObject*>(o);
+}
 
 PyObject* queue_new(PyTypeObject* type, PyObject* args, PyObject* kwds, Kind kind) {
   Py_ssize_t maxsize = 0;
@@ -103,9 +104,15 @@ PyObject* queue_new(PyTypeObject* type, PyObject* args, PyObject* kwds, Kind kin
   return self;
 }
 
-PyObject* Queue_new(PyTypeObject* t, PyObject* a, PyObject* k) { return queue_new(t, a, k, kFifo); }
-PyObject* Lifo_new(PyTypeObject* t, PyObject* a, PyObject* k) { return queue_new(t, a, k, kLifo); }
-PyObject* Prio_new(PyTypeObject* t, PyObject* a, PyObject* k) { return queue_new(t, a, k, kPrio); }
+PyObject* Queue_new(PyTypeObject* t, PyObject* a, PyObject* k) {
+  return queue_new(t, a, k, kFifo);
+}
+PyObject* Lifo_new(PyTypeObject* t, PyObject* a, PyObject* k) {
+  return queue_new(t, a, k, kLifo);
+}
+PyObject* Prio_new(PyTypeObject* t, PyObject* a, PyObject* k) {
+  return queue_new(t, a, k, kPrio);
+}
 PyObject* Simple_new(PyTypeObject* t, PyObject* a, PyObject* k) {
   return queue_new(t, a, k, kSimple);
 }
@@ -116,7 +123,7 @@ int Queue_init(PyObject*, PyObject* args, PyObject* kwds) {
   static const char* kwlist[] = {"maxsize", nullptr};
   Py_ssize_t maxsize = 0;
   return PyArg_ParseTupleAndKeywords(args, kwds, "|n", const_cast<char**>(kwlist), &maxsize) ? 0
-                                                                                              : -1;
+                                                                                             : -1;
 }
 
 void Queue_dealloc(PyObject* self) {
@@ -143,8 +150,7 @@ void put_now(Q& q, PyRef&& item) {
 }
 
 template <class Q>
-PyObject* do_put(QueueObject* o, Q& q, PyObject* item, PyObject* block_arg,
-                 PyObject* timeout_arg) {
+PyObject* do_put(QueueObject* o, Q& q, PyObject* item, PyObject* block_arg, PyObject* timeout_arg) {
   constexpr bool kSimpleQ = std::is_same_v<Q, Simple>;
   constexpr bool kPrioQ = std::is_same_v<Q, Prio>;
   (void)o;
@@ -367,9 +373,8 @@ PyObject* Queue_get_maxsize(PyObject* self, void*) {
 }
 
 PyObject* Queue_get_is_shutdown(PyObject* self, void*) {
-  return PyBool_FromLong(visit_tracked(as_queue(self), [](auto& q) { return q.is_shutdown(); })
-                             ? 1
-                             : 0);
+  return PyBool_FromLong(
+      visit_tracked(as_queue(self), [](auto& q) { return q.is_shutdown(); }) ? 1 : 0);
 }
 
 PyMethodDef Queue_methods[] = {

@@ -41,8 +41,7 @@ PyMemberDef weaklist_member(Py_ssize_t offset) {
 // ===========================================================================
 
 struct LockObject {
-  PyObject_HEAD
-  PyObject* weakrefs;
+  PyObject_HEAD PyObject* weakrefs;
   spindle::Lock* lock;
 };
 
@@ -99,8 +98,7 @@ PyObject* acquire_impl(L& lock, const char* fname, PyObject* const* args, Py_ssi
   }
 }
 
-PyObject* Lock_acquire(PyObject* self, PyObject* const* args, Py_ssize_t nargs,
-                       PyObject* kwnames) {
+PyObject* Lock_acquire(PyObject* self, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
   return acquire_impl(*as<LockObject>(self)->lock, "acquire", args, nargs, kwnames);
 }
 
@@ -164,8 +162,7 @@ PyType_Spec Lock_spec = {"spindle.Lock", sizeof(LockObject), 0,
 // ===========================================================================
 
 struct RLockObject {
-  PyObject_HEAD
-  PyObject* weakrefs;
+  PyObject_HEAD PyObject* weakrefs;
   spindle::RLock* lock;
   // The recursion count, mirrored here for _recursion_count() and
   // _release_save(); only the owner writes or reads it.
@@ -350,8 +347,7 @@ PyType_Spec RLock_spec = {"spindle.RLock", sizeof(RLockObject), 0,
 // ===========================================================================
 
 struct ConditionObject {
-  PyObject_HEAD
-  PyObject* weakrefs;
+  PyObject_HEAD PyObject* weakrefs;
   PyObject* lock;  // the spindle Lock or RLock object (owned)
   spindle::Condition* cond;
 };
@@ -363,8 +359,7 @@ bool is_rlock(PyObject* lock) noexcept {
 PyObject* Condition_new(PyTypeObject* type, PyObject* args, PyObject* kwds) {
   static const char* kwlist[] = {"lock", nullptr};
   PyObject* lock = Py_None;
-  if (!PyArg_ParseTupleAndKeywords(args, kwds, "|O:Condition", const_cast<char**>(kwlist),
-                                   &lock)) {
+  if (!PyArg_ParseTupleAndKeywords(args, kwds, "|O:Condition", const_cast<char**>(kwlist), &lock)) {
     return nullptr;
   }
   const bool foreign = lock != Py_None && PyObject_TypeCheck(lock, LockType) == 0 &&
@@ -598,9 +593,8 @@ PyMethodDef Condition_methods[] = {
     {"_acquire_restore", Condition_acquire_restore, METH_O, nullptr},
     {nullptr, nullptr, 0, nullptr}};
 
-PyGetSetDef Condition_getset[] = {
-    {"_lock", Condition_get_lock, nullptr, nullptr, nullptr},
-    {nullptr, nullptr, nullptr, nullptr, nullptr}};
+PyGetSetDef Condition_getset[] = {{"_lock", Condition_get_lock, nullptr, nullptr, nullptr},
+                                  {nullptr, nullptr, nullptr, nullptr, nullptr}};
 
 PyMemberDef Condition_members[] = {weaklist_member(offsetof(ConditionObject, weakrefs)),
                                    {nullptr, 0, 0, 0, nullptr}};
@@ -624,8 +618,7 @@ PyType_Spec Condition_spec = {"spindle.Condition", sizeof(ConditionObject), 0,
 // ===========================================================================
 
 struct SemaphoreObject {
-  PyObject_HEAD
-  PyObject* weakrefs;
+  PyObject_HEAD PyObject* weakrefs;
   spindle::Semaphore* sem;  // a BoundedSemaphore for the bounded type
   Py_ssize_t initial;
 };
@@ -744,9 +737,8 @@ PyMethodDef Semaphore_methods[] = {
      METH_FASTCALL, nullptr},
     {nullptr, nullptr, 0, nullptr}};
 
-PyGetSetDef Semaphore_getset[] = {
-    {"_value", Semaphore_get_value, nullptr, nullptr, nullptr},
-    {nullptr, nullptr, nullptr, nullptr, nullptr}};
+PyGetSetDef Semaphore_getset[] = {{"_value", Semaphore_get_value, nullptr, nullptr, nullptr},
+                                  {nullptr, nullptr, nullptr, nullptr, nullptr}};
 
 PyMemberDef Semaphore_members[] = {weaklist_member(offsetof(SemaphoreObject, weakrefs)),
                                    {nullptr, 0, 0, 0, nullptr}};
@@ -776,8 +768,7 @@ PyType_Spec Bounded_spec = {"spindle.BoundedSemaphore", sizeof(SemaphoreObject),
 // ===========================================================================
 
 struct EventObject {
-  PyObject_HEAD
-  PyObject* weakrefs;
+  PyObject_HEAD PyObject* weakrefs;
   spindle::Event* ev;
 };
 
@@ -855,14 +846,13 @@ PyMethodDef Event_methods[] = {
 PyMemberDef Event_members[] = {weaklist_member(offsetof(EventObject, weakrefs)),
                                {nullptr, 0, 0, 0, nullptr}};
 
-PyType_Slot Event_slots[] = {
-    {Py_tp_new, reinterpret_cast<void*>(Event_new)},
-    {Py_tp_dealloc, reinterpret_cast<void*>(Event_dealloc)},
-    {Py_tp_methods, Event_methods},
-    {Py_tp_members, Event_members},
-    {Py_tp_repr, reinterpret_cast<void*>(Event_repr)},
-    {Py_tp_doc, const_cast<char*>("threading.Event on spindle::Event.")},
-    {0, nullptr}};
+PyType_Slot Event_slots[] = {{Py_tp_new, reinterpret_cast<void*>(Event_new)},
+                             {Py_tp_dealloc, reinterpret_cast<void*>(Event_dealloc)},
+                             {Py_tp_methods, Event_methods},
+                             {Py_tp_members, Event_members},
+                             {Py_tp_repr, reinterpret_cast<void*>(Event_repr)},
+                             {Py_tp_doc, const_cast<char*>("threading.Event on spindle::Event.")},
+                             {0, nullptr}};
 
 PyType_Spec Event_spec = {"spindle.Event", sizeof(EventObject), 0,
                           Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE, Event_slots};
@@ -872,8 +862,7 @@ PyType_Spec Event_spec = {"spindle.Event", sizeof(EventObject), 0,
 // ===========================================================================
 
 struct BarrierObject {
-  PyObject_HEAD
-  PyObject* weakrefs;
+  PyObject_HEAD PyObject* weakrefs;
   spindle::Barrier* barrier;
 };
 
@@ -882,8 +871,8 @@ PyObject* Barrier_new(PyTypeObject* type, PyObject* args, PyObject* kwds) {
   Py_ssize_t parties = 0;
   PyObject* action = Py_None;
   PyObject* timeout = Py_None;
-  if (!PyArg_ParseTupleAndKeywords(args, kwds, "n|OO:Barrier", const_cast<char**>(kwlist),
-                                   &parties, &action, &timeout)) {
+  if (!PyArg_ParseTupleAndKeywords(args, kwds, "n|OO:Barrier", const_cast<char**>(kwlist), &parties,
+                                   &action, &timeout)) {
     return nullptr;
   }
   std::function<void()> fn;
@@ -928,8 +917,7 @@ void Barrier_dealloc(PyObject* self) {
   Py_DECREF(tp);
 }
 
-PyObject* Barrier_wait(PyObject* self, PyObject* const* args, Py_ssize_t nargs,
-                       PyObject* kwnames) {
+PyObject* Barrier_wait(PyObject* self, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
   PyObject* a[1];
   if (!bind_args("wait", args, nargs, kwnames, {"timeout"}, a)) return nullptr;
   spindle::Barrier& b = *as<BarrierObject>(self)->barrier;
@@ -1024,11 +1012,10 @@ PyMethodDef Barrier_methods[] = {
     {"abort", Barrier_abort, METH_NOARGS, "Break the barrier."},
     {nullptr, nullptr, 0, nullptr}};
 
-PyGetSetDef Barrier_getset[] = {
-    {"parties", Barrier_get_parties, nullptr, nullptr, nullptr},
-    {"n_waiting", Barrier_get_n_waiting, nullptr, nullptr, nullptr},
-    {"broken", Barrier_get_broken, nullptr, nullptr, nullptr},
-    {nullptr, nullptr, nullptr, nullptr, nullptr}};
+PyGetSetDef Barrier_getset[] = {{"parties", Barrier_get_parties, nullptr, nullptr, nullptr},
+                                {"n_waiting", Barrier_get_n_waiting, nullptr, nullptr, nullptr},
+                                {"broken", Barrier_get_broken, nullptr, nullptr, nullptr},
+                                {nullptr, nullptr, nullptr, nullptr, nullptr}};
 
 PyMemberDef Barrier_members[] = {weaklist_member(offsetof(BarrierObject, weakrefs)),
                                  {nullptr, 0, 0, 0, nullptr}};
