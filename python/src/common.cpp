@@ -280,15 +280,19 @@ void register_thread() noexcept {
   if (in_main_thread()) return;  // spindle knows the main thread as MainThread
   try {
     spindle::Thread& me = spindle::current_thread();
+    // The thread's threading name, if threading knows it (a thread it
+    // started); looked up without making a _DummyThread for a foreign one.
     PyObject* threading = PyImport_ImportModule("threading");
-    if (threading == nullptr) {
-      PyErr_Clear();
-      return;
-    }
-    PyObject* t = PyObject_CallMethod(threading, "current_thread", nullptr);
-    Py_DECREF(threading);
+    PyObject* active =
+        threading != nullptr ? PyObject_GetAttrString(threading, "_active") : nullptr;
+    Py_XDECREF(threading);
+    PyObject* ident = PyLong_FromUnsignedLong(PyThread_get_thread_ident());
+    PyObject* t = active != nullptr && ident != nullptr && PyDict_Check(active) != 0
+                      ? PyDict_GetItemWithError(active, ident)  // borrowed
+                      : nullptr;
     PyObject* name = t != nullptr ? PyObject_GetAttrString(t, "name") : nullptr;
-    Py_XDECREF(t);
+    Py_XDECREF(ident);
+    Py_XDECREF(active);
     const char* c = name != nullptr ? PyUnicode_AsUTF8(name) : nullptr;
     if (c != nullptr) me.set_name(c);
     Py_XDECREF(name);

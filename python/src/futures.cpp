@@ -379,9 +379,12 @@ struct PoolState {
   int attached = 0;  // workers that have their Python thread state; under lock
   std::atomic<bool> broken{false};
 
-  void worker_attached() {
+  std::vector<std::shared_ptr<spindle::Thread>> threads;  // the workers; under lock
+
+  void worker_attached(std::shared_ptr<spindle::Thread> self) {
     std::scoped_lock guard(cond);
     ++attached;
+    if (self) threads.push_back(std::move(self));
     cond.notify_all();
   }
 
@@ -555,14 +558,19 @@ PyObject* Pool_new(PyTypeObject* type, PyObject* args, PyObject* kwds) {
     std::shared_ptr<PoolState> st = weak_state.lock();
     if (!st) throw spindle::RuntimeError("the pool is gone");
     if (!interpreter_alive()) {
-      st->worker_attached();  // nobody may wait for it forever
+      st->worker_attached(nullptr);  // nobody may wait for it forever
       throw spindle::RuntimeError("the interpreter is exiting");
+    }
+    // This worker's shared handle, for executor._threads.
+    std::shared_ptr<spindle::Thread> self;
+    for (auto& t : spindle::enumerate()) {
+      if (*t == spindle::current_thread()) self = t;
     }
     WorkerGuard& w = tls_worker;
     w.pool = st;
     w.gstate = PyGILState_Ensure();  // this thread's state for its whole life
     w.attached = true;
-    st->worker_attached();
+    st->worker_attached(std::move(self));
     if (helpers.worker_started != nullptr) {
       PyObject* r = PyObject_CallFunction(helpers.worker_started, "s",
                                           spindle::current_thread().name().c_str());
@@ -723,6 +731,148 @@ PyObject* Pool_get_broken(PyObject* self, void*) {
   return PyUnicode_FromString("A thread initializer failed, the thread pool is not usable anymore");
 }
 
+// ---- executor._threads: the workers as thread objects --------------------------
+
+PyTypeObject* WorkerThreadType = nullptr;
+
+struct WorkerThreadObject {
+  PyObject_HEAD std::shared_ptr<spindle::Thread>* thread;
+};
+
+spindle::Thread& worker_thread(PyObject* self) {
+  return **reinterpret_cast<WorkerThreadObject*>(self)->thread;
+}
+
+void WorkerThread_dealloc(PyObject* self) {
+  PyTypeObject* tp = Py_TYPE(self);
+  delete reinterpret_cast<WorkerThreadObject*>(self)->thread;
+  tp->tp_free(self);
+  Py_DECREF(tp);
+}
+
+PyObject* WorkerThread_join(PyObject* self, PyObject* const* args, Py_ssize_t nargs,
+                            PyObject* kwnames) {
+  PyObject* a[1];
+  if (!bind_args("join", args, nargs, kwnames, {"timeout"}, a)) return nullptr;
+  Timeout t;
+  if (!parse_timeout(a[0], TimeoutRule::future, t)) return nullptr;
+  spindle::Thread& th = worker_thread(self);
+  register_thread();
+  try {
+    // The worker's last step (deleting its Python thread state) takes the
+    // GIL: the wait releases it.
+    if (block(t, [&](const double* s) {
+          if (s == nullptr) {
+            th.join();
+            return true;
+          }
+          return th.join(std::chrono::duration<double>(*s));
+        }) < 0) {
+      return nullptr;
+    }
+  } catch (...) {
+    return translate_exception();
+  }
+  Py_RETURN_NONE;
+}
+
+PyObject* WorkerThread_is_alive(PyObject* self, PyObject*) {
+  return PyBool_FromLong(worker_thread(self).is_alive() ? 1 : 0);
+}
+
+PyObject* WorkerThread_get_name(PyObject* self, void*) {
+  try {
+    return PyUnicode_FromString(worker_thread(self).name().c_str());
+  } catch (...) {
+    return translate_exception();
+  }
+}
+
+PyObject* WorkerThread_get_ident(PyObject* self, void*) {
+  const auto id = worker_thread(self).ident();
+  if (!id) Py_RETURN_NONE;
+  return PyLong_FromUnsignedLongLong(*id);
+}
+
+PyObject* WorkerThread_get_daemon(PyObject* self, void*) {
+  return PyBool_FromLong(worker_thread(self).daemon() ? 1 : 0);
+}
+
+PyObject* WorkerThread_repr(PyObject* self) {
+  try {
+    const std::string name = worker_thread(self).name();
+    return PyUnicode_FromFormat("<%s(%s, %s)>", Py_TYPE(self)->tp_name, name.c_str(),
+                                worker_thread(self).is_alive() ? "started" : "stopped");
+  } catch (...) {
+    return translate_exception();
+  }
+}
+
+PyMethodDef WorkerThread_methods[] = {
+    {"join", SPY_FAST(WorkerThread_join), METH_FASTCALL | METH_KEYWORDS, "join(timeout=None)"},
+    {"is_alive", WorkerThread_is_alive, METH_NOARGS, nullptr},
+    {nullptr, nullptr, 0, nullptr}};
+
+PyGetSetDef WorkerThread_getset[] = {{"name", WorkerThread_get_name, nullptr, nullptr, nullptr},
+                                     {"ident", WorkerThread_get_ident, nullptr, nullptr, nullptr},
+                                     {"daemon", WorkerThread_get_daemon, nullptr, nullptr, nullptr},
+                                     {nullptr, nullptr, nullptr, nullptr, nullptr}};
+
+PyType_Slot WorkerThread_slots[] = {
+    SPY_SLOT(Py_tp_dealloc, WorkerThread_dealloc),
+    SPY_SLOT(Py_tp_methods, WorkerThread_methods),
+    SPY_SLOT(Py_tp_getset, WorkerThread_getset),
+    SPY_SLOT(Py_tp_repr, WorkerThread_repr),
+    SPY_SLOT(Py_tp_doc, "A pool worker (a spindle thread), as executor._threads lists it."),
+    {0, nullptr}};
+
+PyType_Spec WorkerThread_spec = {"spindle._WorkerThread", sizeof(WorkerThreadObject), 0,
+                                 Py_TPFLAGS_DEFAULT, WorkerThread_slots};
+
+// CPython's executor._threads: the set of the pool's worker threads. Waits
+// (briefly) for workers just started to register.
+PyObject* Pool_get_threads(PyObject* self, void*) {
+  PoolBox* box = pool_box(self);
+  if (box == nullptr) return nullptr;
+  PoolState& st = *box->state;
+  const int started = box->pool->num_threads();
+  try {
+    if (block(Timeout{}, [&](const double* s) {
+          std::scoped_lock guard(st.cond);
+          if (s == nullptr) return st.cond.wait_for([&] { return st.attached >= started; });
+          return st.cond.wait_for([&] { return st.attached >= started; },
+                                  std::chrono::duration<double>(*s));
+        }) < 0) {
+      return nullptr;
+    }
+    std::vector<std::shared_ptr<spindle::Thread>> threads;
+    {
+      std::scoped_lock guard(st.cond);
+      threads = st.threads;
+    }
+    PyObject* set = PySet_New(nullptr);
+    if (set == nullptr) return nullptr;
+    for (auto& t : threads) {
+      auto* o =
+          reinterpret_cast<WorkerThreadObject*>(WorkerThreadType->tp_alloc(WorkerThreadType, 0));
+      if (o == nullptr) {
+        Py_DECREF(set);
+        return nullptr;
+      }
+      o->thread = new std::shared_ptr<spindle::Thread>(t);
+      const int r = PySet_Add(set, reinterpret_cast<PyObject*>(o));
+      Py_DECREF(o);
+      if (r < 0) {
+        Py_DECREF(set);
+        return nullptr;
+      }
+    }
+    return set;
+  } catch (...) {
+    return translate_exception();
+  }
+}
+
 PyMethodDef Pool_methods[] = {{"submit", SPY_FAST(Pool_submit), METH_FASTCALL | METH_KEYWORDS,
                                "submit(fn, /, *args, **kwargs) -> Future"},
                               {"shutdown", SPY_FAST(Pool_shutdown), METH_FASTCALL | METH_KEYWORDS,
@@ -734,6 +884,7 @@ PyGetSetDef Pool_getset[] = {
     {"_num_threads", Pool_get_num_threads, nullptr, "Workers started so far.", nullptr},
     {"_thread_name_prefix", Pool_get_prefix, nullptr, nullptr, nullptr},
     {"_broken", Pool_get_broken, nullptr, nullptr, nullptr},
+    {"_threads", Pool_get_threads, nullptr, "The worker threads (a set).", nullptr},
     {nullptr, nullptr, nullptr, nullptr, nullptr}};
 
 PyMemberDef Pool_members[] = {
@@ -1046,6 +1197,8 @@ int add_future_types(PyObject* module) {
   FutureType = add_type(module, &Future_spec);
   if (FutureType == nullptr) return -1;
   if (add_type(module, &Pool_spec) == nullptr) return -1;
+  WorkerThreadType = add_type(module, &WorkerThread_spec);
+  if (WorkerThreadType == nullptr) return -1;
   AsCompletedType = add_type(module, &AsCompleted_spec);
   if (AsCompletedType == nullptr) return -1;
   (void)spindle::set_unretrieved_exception_hook(unretrieved);

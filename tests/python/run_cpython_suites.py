@@ -48,17 +48,8 @@ SKIPS = {
     "FailingQueueTest.test_failing_queue":
         INTERNAL + "overrides the private _put/_get hooks (spindle's storage is C++)",
     # test_concurrent_futures
-    "ThreadPoolExecutorTest.test_saturation": INTERNAL + "private executor._threads",
-    "ThreadPoolExecutorTest.test_idle_thread_reuse": INTERNAL + "private executor._threads",
     "ThreadPoolExecutorTest.test_hang_global_shutdown_lock":
         "tests ProcessPoolExecutor's private _global_shutdown_lock (needs the 'cpu' resource)",
-    "ThreadPoolShutdownTest.test_threads_terminate": INTERNAL + "private executor._threads",
-    "ThreadPoolShutdownTest.test_context_manager_shutdown":
-        INTERNAL + "private executor._threads",
-    "ThreadPoolShutdownTest.test_del_shutdown": INTERNAL + "private executor._threads",
-    "ThreadPoolShutdownTest.test_shutdown_no_wait": INTERNAL + "private executor._threads",
-    "ThreadPoolShutdownTest.test_thread_names_assigned": INTERNAL + "private executor._threads",
-    "ThreadPoolShutdownTest.test_thread_names_default": INTERNAL + "private executor._threads",
     "ThreadPoolWaitTests.test_first_completed":
         DEPARTURE + "a cancelled future counts as done for wait() at once",
     "ThreadPoolWaitTests.test_first_exception_some_already_complete":
