@@ -8,6 +8,8 @@
 #include <cstring>
 #include <new>
 
+#include <unistd.h>
+
 #include "spindle/errors.hpp"
 #include "spindle/thread.hpp"
 
@@ -29,6 +31,11 @@ bool finalizing() noexcept {
 
 bool interpreter_alive() noexcept {
   return !g.dead.load(std::memory_order_acquire) && !finalizing();
+}
+
+void hang_if_finalizing() noexcept {
+  if (interpreter_alive() || in_main_thread()) return;
+  for (;;) pause();  // the process is exiting; a daemon thread ends with it
 }
 
 double monotonic() noexcept {

@@ -9,6 +9,8 @@
 
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+// Python.h first (it must precede the standard headers), then the rest.
+#include <cxxabi.h>
 
 #include <atomic>
 #include <chrono>
@@ -16,6 +18,7 @@
 #include <exception>
 #include <initializer_list>
 #include <memory>
+#include <optional>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -128,23 +131,65 @@ class DeferDrops {
 // The GIL
 // ---------------------------------------------------------------------------
 
-/// Releases the GIL for its scope (the thread holds it on entry).
-class Unlocked {
- public:
-  Unlocked() noexcept : saved_(PyEval_SaveThread()) {}
-  ~Unlocked() { PyEval_RestoreThread(saved_); }
-  Unlocked(const Unlocked&) = delete;
-  Unlocked& operator=(const Unlocked&) = delete;
+/// For a thread other than the finalizing one that would take the GIL once
+/// the interpreter finalizes: it waits until the process exits (what
+/// CPython 3.14 does with such threads) instead of taking the GIL. Returns at
+/// once while the interpreter lives.
+void hang_if_finalizing() noexcept;
 
- private:
-  PyThreadState* saved_;
-};
+/// `catch (...)` that lets a thread's forced unwind (pthread_exit) pass.
+#define SPY_CATCH_ALL             \
+  catch (abi::__forced_unwind&) { \
+    throw;                        \
+  }                               \
+  catch (...)
+
+/// Calls f() with the GIL released and returns what it returns (or throws
+/// what it throws) with the GIL held again.
+///
+/// Not an RAII guard, on purpose: CPython 3.11-3.13 end a non-main thread
+/// that takes the GIL while the interpreter finalizes (a daemon thread whose
+/// wait ends then) with pthread_exit(), which unwinds the thread's stack
+/// with a "forced unwind" exception. Re-taking the GIL in a destructor would
+/// turn that into std::terminate (a destructor is noexcept, and it may run
+/// while another exception is in flight). Here the GIL is re-taken in plain
+/// code, after f's own exception has been set aside, and every catch-all of
+/// the module lets the forced unwind through (SPY_CATCH_ALL).
+template <class F>
+auto without_gil(F&& f) -> std::invoke_result_t<F&> {
+  using R = std::invoke_result_t<F&>;
+  std::exception_ptr error;
+  PyThreadState* saved = PyEval_SaveThread();
+  if constexpr (std::is_void_v<R>) {
+    try {
+      f();
+    }
+    SPY_CATCH_ALL {
+      error = std::current_exception();
+    }
+    hang_if_finalizing();
+    PyEval_RestoreThread(saved);
+    if (error) std::rethrow_exception(error);
+  } else {
+    std::optional<R> result;
+    try {
+      result.emplace(f());
+    }
+    SPY_CATCH_ALL {
+      error = std::current_exception();
+    }
+    hang_if_finalizing();
+    PyEval_RestoreThread(saved);
+    if (error) std::rethrow_exception(error);
+    return std::move(*result);
+  }
+}
 
 /// Takes the GIL for its scope from any thread that has or may get a thread
 /// state (re-entrant).
 class Gil {
  public:
-  Gil() noexcept : s_(PyGILState_Ensure()) {}
+  Gil() noexcept : s_((hang_if_finalizing(), PyGILState_Ensure())) {}
   ~Gil() { PyGILState_Release(s_); }
   Gil(const Gil&) = delete;
   Gil& operator=(const Gil&) = delete;
@@ -245,11 +290,9 @@ inline constexpr double kSliceSeconds = 0.05;
 template <class F>
 int block(const Timeout& t, F&& attempt) {
   if (!in_main_thread()) {
-    bool done = false;
-    {
-      Unlocked u;
-      done = t.forever ? attempt(static_cast<const double*>(nullptr)) : attempt(&t.seconds);
-    }
+    const bool done = without_gil([&] {
+      return t.forever ? attempt(static_cast<const double*>(nullptr)) : attempt(&t.seconds);
+    });
     return done ? 1 : 0;
   }
   const double end = t.forever ? 0 : monotonic() + t.seconds;
@@ -263,12 +306,7 @@ int block(const Timeout& t, F&& attempt) {
         last = true;
       }
     }
-    bool done = false;
-    {
-      Unlocked u;
-      done = attempt(&slice);
-    }
-    if (done) return 1;
+    if (without_gil([&] { return attempt(&slice); })) return 1;
     if (PyErr_CheckSignals() < 0) return -1;
     if (last) return 0;
   }

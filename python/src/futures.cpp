@@ -60,7 +60,8 @@ PyObject* Future_new(PyTypeObject* type, PyObject* args, PyObject* kwds) {
   if (self == nullptr) return nullptr;
   try {
     new (&as_future(self)->f) PyFuture();
-  } catch (...) {
+  }
+  SPY_CATCH_ALL {
     // tp_free without the destructor: nothing was constructed.
     type->tp_free(self);
     Py_DECREF(type);
@@ -93,12 +94,14 @@ int wait_done(PyFuture& f, const Timeout& t) {
         }
       } catch (const spindle::TimeoutError&) {
         return false;
-      } catch (...) {
+      }
+      SPY_CATCH_ALL {
         // Cancelled: done all the same.
       }
       return true;
     });
-  } catch (...) {
+  }
+  SPY_CATCH_ALL {
     translate_exception();
     return -1;
   }
@@ -110,7 +113,8 @@ PyObject* exception_object(const std::exception_ptr& e) {
     std::rethrow_exception(e);
   } catch (const PyError& err) {
     return Py_NewRef(err.value());
-  } catch (...) {
+  }
+  SPY_CATCH_ALL {
     translate_exception();  // spindle's own (BrokenThreadPool...) become Python's
     return fetch_exception();
   }
@@ -133,7 +137,8 @@ PyObject* Future_result(PyObject* self, PyObject* const* args, Py_ssize_t nargs,
   }
   try {
     return f.result().new_ref();
-  } catch (...) {
+  }
+  SPY_CATCH_ALL {
     return translate_exception();
   }
 }
@@ -156,7 +161,8 @@ PyObject* Future_exception(PyObject* self, PyObject* const* args, Py_ssize_t nar
   std::exception_ptr e;
   try {
     e = f.exception();
-  } catch (...) {
+  }
+  SPY_CATCH_ALL {
     return translate_exception();
   }
   if (!e) Py_RETURN_NONE;
@@ -166,7 +172,8 @@ PyObject* Future_exception(PyObject* self, PyObject* const* args, Py_ssize_t nar
 PyObject* Future_cancel(PyObject* self, PyObject*) {
   try {
     return PyBool_FromLong(as_future(self)->f.cancel() ? 1 : 0);
-  } catch (...) {
+  }
+  SPY_CATCH_ALL {
     return translate_exception();
   }
 }
@@ -231,7 +238,8 @@ PyObject* Future_add_done_callback(PyObject* self, PyObject* fn) {
   if (weak == nullptr) return nullptr;
   try {
     as_future(self)->f.add_done_callback(DoneCallback{PyRef::borrow(fn), PyRef(weak)});
-  } catch (...) {
+  }
+  SPY_CATCH_ALL {
     return translate_exception();
   }
   Py_RETURN_NONE;
@@ -240,7 +248,8 @@ PyObject* Future_add_done_callback(PyObject* self, PyObject* fn) {
 PyObject* Future_set_running_or_notify_cancel(PyObject* self, PyObject*) {
   try {
     return PyBool_FromLong(as_future(self)->f.set_running_or_notify_cancel() ? 1 : 0);
-  } catch (...) {
+  }
+  SPY_CATCH_ALL {
     return translate_exception();
   }
 }
@@ -262,7 +271,8 @@ PyObject* Future_set_result(PyObject* self, PyObject* value) {
     as_future(self)->f.set_result(PyRef::borrow(value));
   } catch (const spindle::InvalidStateError& e) {
     return invalid_state(self, e.what());
-  } catch (...) {
+  }
+  SPY_CATCH_ALL {
     return translate_exception();
   }
   Py_RETURN_NONE;
@@ -277,7 +287,8 @@ PyObject* Future_set_exception(PyObject* self, PyObject* exc) {
     as_future(self)->f.set_exception(std::make_exception_ptr(PyError::from(exc)));
   } catch (const spindle::InvalidStateError& e) {
     return invalid_state(self, e.what());
-  } catch (...) {
+  }
+  SPY_CATCH_ALL {
     return translate_exception();
   }
   Py_RETURN_NONE;
@@ -294,7 +305,8 @@ PyObject* Future_repr(PyObject* self) {
   std::exception_ptr e;
   try {
     e = f.exception();  // done: does not wait
-  } catch (...) {
+  }
+  SPY_CATCH_ALL {
     return translate_exception();
   }
   if (e) {
@@ -309,7 +321,8 @@ PyObject* Future_repr(PyObject* self) {
     PyObject* v = f.result().get();
     return PyUnicode_FromFormat("<%s at %p state=finished returned %s>", name, self,
                                 _PyType_Name(Py_TYPE(v)));
-  } catch (...) {
+  }
+  SPY_CATCH_ALL {
     return translate_exception();
   }
 }
@@ -467,10 +480,7 @@ PoolObject* as_pool(PyObject* o) noexcept {
 int shutdown_box(PoolBox& box, bool wait, bool cancel_futures) {
   spindle::ThreadPoolExecutor& pool = *box.pool;
   try {
-    {
-      Unlocked u;
-      pool.shutdown(false, cancel_futures);
-    }
+    without_gil([&] { pool.shutdown(false, cancel_futures); });
     if (!wait) return 0;
     if (tls_worker.pool.get() != box.state.get()) {
       // Not one of its own workers: wait until every worker has ended
@@ -485,9 +495,10 @@ int shutdown_box(PoolBox& box, bool wait, bool cancel_futures) {
       });
       if (r < 0) return -1;
     }
-    Unlocked u;
-    pool.shutdown(true, false);  // joins; in a worker: RuntimeError, as CPython
-  } catch (...) {
+    // Joins; in one of its workers: RuntimeError, as CPython.
+    without_gil([&] { pool.shutdown(true, false); });
+  }
+  SPY_CATCH_ALL {
     translate_exception();
     return -1;
   }
@@ -509,8 +520,7 @@ void reap_retired() {
     }
   }
   if (done.empty()) return;
-  Unlocked u;
-  done.clear();  // joins threads that have ended
+  without_gil([&] { done.clear(); });  // joins threads that have ended
 }
 
 PyObject* Pool_new(PyTypeObject* type, PyObject* args, PyObject* kwds) {
@@ -602,7 +612,8 @@ PyObject* Pool_new(PyTypeObject* type, PyObject* args, PyObject* kwds) {
     box->pool = std::make_unique<spindle::ThreadPoolExecutor>(std::move(opts));
     as_pool(self)->box = new std::shared_ptr<PoolBox>(box);
     registry->push_back(box);
-  } catch (...) {
+  }
+  SPY_CATCH_ALL {
     Py_DECREF(self);
     return translate_exception();
   }
@@ -686,7 +697,8 @@ PyObject* Pool_submit(PyObject* self, PyObject* const* args, Py_ssize_t nargs, P
       if (r < 0) return nullptr;
     }
     return wrap_future(f);
-  } catch (...) {
+  }
+  SPY_CATCH_ALL {
     return translate_exception();
   }
 }
@@ -770,7 +782,8 @@ PyObject* WorkerThread_join(PyObject* self, PyObject* const* args, Py_ssize_t na
         }) < 0) {
       return nullptr;
     }
-  } catch (...) {
+  }
+  SPY_CATCH_ALL {
     return translate_exception();
   }
   Py_RETURN_NONE;
@@ -783,7 +796,8 @@ PyObject* WorkerThread_is_alive(PyObject* self, PyObject*) {
 PyObject* WorkerThread_get_name(PyObject* self, void*) {
   try {
     return PyUnicode_FromString(worker_thread(self).name().c_str());
-  } catch (...) {
+  }
+  SPY_CATCH_ALL {
     return translate_exception();
   }
 }
@@ -803,7 +817,8 @@ PyObject* WorkerThread_repr(PyObject* self) {
     const std::string name = worker_thread(self).name();
     return PyUnicode_FromFormat("<%s(%s, %s)>", Py_TYPE(self)->tp_name, name.c_str(),
                                 worker_thread(self).is_alive() ? "started" : "stopped");
-  } catch (...) {
+  }
+  SPY_CATCH_ALL {
     return translate_exception();
   }
 }
@@ -868,7 +883,8 @@ PyObject* Pool_get_threads(PyObject* self, void*) {
       }
     }
     return set;
-  } catch (...) {
+  }
+  SPY_CATCH_ALL {
     return translate_exception();
   }
 }
@@ -967,7 +983,8 @@ PyObject* module_wait(PyObject*, PyObject* const* args, Py_ssize_t nargs, PyObje
   try {
     fs.reserve(objs.size());
     for (PyObject* o : objs) fs.emplace_back(as_future(o)->f);
-  } catch (...) {
+  }
+  SPY_CATCH_ALL {
     for (PyObject* o : objs) Py_DECREF(o);
     return translate_exception();
   }
@@ -997,7 +1014,8 @@ PyObject* module_wait(PyObject*, PyObject* const* args, Py_ssize_t nargs, PyObje
         (void)spindle::wait(fs, std::chrono::duration<double>(*s), mode);
         return satisfied();
       });
-    } catch (...) {
+    }
+    SPY_CATCH_ALL {
       r = -1;
       translate_exception();
     }
@@ -1093,7 +1111,8 @@ PyObject* AsCompleted_next(PyObject* self) {
         PyErr_Format(PyExc_TimeoutError, "%zu (of %zu) futures unfinished", o->pending, o->total);
         return nullptr;
       }
-    } catch (...) {
+    }
+    SPY_CATCH_ALL {
       return translate_exception();
     }
     --o->pending;
@@ -1141,7 +1160,8 @@ PyObject* module_as_completed(PyObject*, PyObject* const* args, Py_ssize_t nargs
       }
     }
     std::reverse(it->first->begin(), it->first->end());
-  } catch (...) {
+  }
+  SPY_CATCH_ALL {
     Py_DECREF(it);
     return translate_exception();
   }

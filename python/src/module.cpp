@@ -21,7 +21,8 @@ PyObject* dump_threads(PyObject*, PyObject*) {
   try {
     const std::string text = spindle::dump_threads();
     return PyUnicode_FromStringAndSize(text.data(), static_cast<Py_ssize_t>(text.size()));
-  } catch (...) {
+  }
+  SPY_CATCH_ALL {
     return translate_exception();
   }
 }
@@ -65,7 +66,8 @@ PyObject* thread_states(PyObject*, PyObject*) {
       Py_DECREF(item);
     }
     return list;
-  } catch (...) {
+  }
+  SPY_CATCH_ALL {
     return translate_exception();
   }
 }

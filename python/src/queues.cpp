@@ -97,7 +97,8 @@ PyObject* queue_new(PyTypeObject* type, PyObject* args, PyObject* kwds, Kind kin
         o->q = new Simple();
         break;
     }
-  } catch (...) {
+  }
+  SPY_CATCH_ALL {
     Py_DECREF(self);
     return translate_exception();
   }
@@ -178,8 +179,7 @@ PyObject* do_put(QueueObject* o, Q& q, PyObject* item, PyObject* block_arg, PyOb
         }
       }
     } else if (blocking == 0) {
-      Unlocked u;
-      put_now(q, std::move(ref));
+      without_gil([&] { put_now(q, std::move(ref)); });
       Py_RETURN_NONE;
     }
     if constexpr (!kSimpleQ) {
@@ -203,7 +203,8 @@ PyObject* do_put(QueueObject* o, Q& q, PyObject* item, PyObject* block_arg, PyOb
       }
     }
     Py_RETURN_NONE;
-  } catch (...) {
+  }
+  SPY_CATCH_ALL {
     return translate_exception();
   }
 }
@@ -226,12 +227,7 @@ PyObject* do_get(QueueObject* o, Q& q, PyObject* block_arg, PyObject* timeout_ar
         }
       }
     } else if (blocking == 0) {
-      PyRef item;
-      {
-        Unlocked u;
-        item = q.get(false);
-      }
-      return item.release();
+      return without_gil([&] { return q.get(false); }).release();
     }
     PyRef item;
     register_thread();
@@ -253,7 +249,8 @@ PyObject* do_get(QueueObject* o, Q& q, PyObject* block_arg, PyObject* timeout_ar
       return nullptr;
     }
     return item.release();
-  } catch (...) {
+  }
+  SPY_CATCH_ALL {
     return translate_exception();
   }
 }
@@ -314,12 +311,13 @@ PyObject* Queue_task_done(PyObject* self, PyObject*) {
   QueueObject* o = as_queue(self);
   try {
     if (o->kind == kPrio) {
-      Unlocked u;  // the PriorityQueue rule: never take its lock with the GIL
-      static_cast<Prio*>(o->q)->task_done();
+      // The PriorityQueue rule: never take its lock with the GIL.
+      without_gil([&] { static_cast<Prio*>(o->q)->task_done(); });
     } else {
       visit_tracked(o, [](auto& q) { q.task_done(); });
     }
-  } catch (...) {
+  }
+  SPY_CATCH_ALL {
     return translate_exception();
   }
   Py_RETURN_NONE;
@@ -328,9 +326,12 @@ PyObject* Queue_task_done(PyObject* self, PyObject*) {
 PyObject* Queue_get_unfinished(PyObject* self, void*) {
   QueueObject* o = as_queue(self);
   std::uint64_t n = 0;
-  {
-    Unlocked u;  // takes the queue's lock
-    n = visit_tracked(o, [](auto& q) { return q.unfinished_tasks(); });
+  try {
+    // It takes the queue's lock (the PriorityQueue rule).
+    n = without_gil([&] { return visit_tracked(o, [](auto& q) { return q.unfinished_tasks(); }); });
+  }
+  SPY_CATCH_ALL {
+    return translate_exception();
   }
   return PyLong_FromUnsignedLongLong(n);
 }
@@ -348,7 +349,8 @@ PyObject* Queue_join(PyObject* self, PyObject*) {
       });
     });
     if (r < 0) return nullptr;
-  } catch (...) {
+  }
+  SPY_CATCH_ALL {
     return translate_exception();
   }
   Py_RETURN_NONE;
@@ -362,8 +364,8 @@ PyObject* Queue_shutdown(PyObject* self, PyObject* const* args, Py_ssize_t nargs
   if (immediate < 0) return nullptr;
   {
     DeferDrops deferred;  // drained items are released once the GIL is back
-    Unlocked u;
-    visit_tracked(as_queue(self), [&](auto& q) { q.shutdown(immediate != 0); });
+    without_gil(
+        [&] { visit_tracked(as_queue(self), [&](auto& q) { q.shutdown(immediate != 0); }); });
   }
   Py_RETURN_NONE;
 }

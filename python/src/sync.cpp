@@ -93,7 +93,8 @@ PyObject* acquire_impl(L& lock, const char* fname, PyObject* const* args, Py_ssi
     });
     if (r < 0) return nullptr;
     return PyBool_FromLong(r);
-  } catch (...) {
+  }
+  SPY_CATCH_ALL {
     return translate_exception();
   }
 }
@@ -109,7 +110,8 @@ PyObject* Lock_enter(PyObject* self, PyObject*) {
 PyObject* Lock_release(PyObject* self, PyObject*) {
   try {
     as<LockObject>(self)->lock->release();
-  } catch (...) {
+  }
+  SPY_CATCH_ALL {
     return translate_exception();
   }
   Py_RETURN_NONE;
@@ -235,7 +237,8 @@ PyObject* RLock_release(PyObject* self, PyObject*) {
   if (--o->count == 0) o->owner = 0;
   try {
     o->lock->release();
-  } catch (...) {
+  }
+  SPY_CATCH_ALL {
     return translate_exception();
   }
   Py_RETURN_NONE;
@@ -271,7 +274,8 @@ PyObject* RLock_release_save(PyObject* self, PyObject*) {
   o->owner = 0;
   try {
     for (unsigned long i = 0; i < count; ++i) o->lock->release();
-  } catch (...) {
+  }
+  SPY_CATCH_ALL {
     return translate_exception();
   }
   return Py_BuildValue("(kk)", count, owner);
@@ -290,13 +294,15 @@ PyObject* RLock_acquire_restore(PyObject* self, PyObject* state) {
         return s == nullptr ? a.acquire() : a.acquire(std::chrono::duration<double>(*s));
       });
       if (r < 0) return nullptr;
-    } catch (...) {
+    }
+    SPY_CATCH_ALL {
       return translate_exception();
     }
   }
   try {
     for (unsigned long i = 1; i < count; ++i) (void)o->lock->acquire();
-  } catch (...) {
+  }
+  SPY_CATCH_ALL {
     return translate_exception();
   }
   o->count = count;
@@ -451,7 +457,8 @@ int cond_wait(ConditionObject* o, const Timeout& t) {
       }
       return c.wait(std::chrono::duration<double>(*s));
     });
-  } catch (...) {
+  }
+  SPY_CATCH_ALL {
     translate_exception();
     return -1;
   }
@@ -523,7 +530,8 @@ PyObject* Condition_notify(PyObject* self, PyObject* const* args, Py_ssize_t nar
   }
   try {
     o->cond->notify(n > INT32_MAX ? INT32_MAX : static_cast<int>(n));
-  } catch (...) {
+  }
+  SPY_CATCH_ALL {
     return translate_exception();
   }
   Py_RETURN_NONE;
@@ -537,7 +545,8 @@ PyObject* Condition_notify_all(PyObject* self, PyObject*) {
   }
   try {
     o->cond->notify_all();
-  } catch (...) {
+  }
+  SPY_CATCH_ALL {
     return translate_exception();
   }
   Py_RETURN_NONE;
@@ -641,7 +650,8 @@ PyObject* Semaphore_new(PyTypeObject* type, PyObject* args, PyObject* kwds) {
     } else {
       o->sem = new spindle::Semaphore(value);
     }
-  } catch (...) {
+  }
+  SPY_CATCH_ALL {
     Py_DECREF(self);
     return translate_exception();
   }
@@ -676,7 +686,8 @@ PyObject* sem_acquire(SemaphoreObject* o, PyObject* blocking_arg, PyObject* time
     });
     if (r < 0) return nullptr;
     return PyBool_FromLong(r);
-  } catch (...) {
+  }
+  SPY_CATCH_ALL {
     return translate_exception();
   }
 }
@@ -703,7 +714,8 @@ PyObject* Semaphore_release(PyObject* self, PyObject* const* args, Py_ssize_t na
   }
   try {
     as<SemaphoreObject>(self)->sem->release(n);
-  } catch (...) {
+  }
+  SPY_CATCH_ALL {
     return translate_exception();
   }
   Py_RETURN_NONE;
@@ -825,7 +837,8 @@ PyObject* Event_wait(PyObject* self, PyObject* const* args, Py_ssize_t nargs, Py
     });
     if (r < 0) return nullptr;
     return PyBool_FromLong(r);
-  } catch (...) {
+  }
+  SPY_CATCH_ALL {
     return translate_exception();
   }
 }
@@ -902,7 +915,8 @@ PyObject* Barrier_new(PyTypeObject* type, PyObject* args, PyObject* kwds) {
       as<BarrierObject>(self)->barrier =
           new spindle::Barrier(parties, std::move(fn), std::chrono::duration<double>(t));
     }
-  } catch (...) {
+  }
+  SPY_CATCH_ALL {
     Py_DECREF(self);
     return translate_exception();
   }
@@ -932,9 +946,9 @@ PyObject* Barrier_wait(PyObject* self, PyObject* const* args, Py_ssize_t nargs, 
   // (docs/design/python.md).
   std::size_t index = 0;
   try {
-    Unlocked u;
-    index = t ? b.wait(std::chrono::duration<double>(*t)) : b.wait();
-  } catch (...) {
+    index = without_gil([&] { return t ? b.wait(std::chrono::duration<double>(*t)) : b.wait(); });
+  }
+  SPY_CATCH_ALL {
     return translate_exception();
   }
   if (PyErr_CheckSignals() < 0) return nullptr;
@@ -945,9 +959,9 @@ PyObject* Barrier_wait(PyObject* self, PyObject* const* args, Py_ssize_t nargs, 
 // action holds that lock while it takes the GIL.
 PyObject* Barrier_reset(PyObject* self, PyObject*) {
   try {
-    Unlocked u;
-    as<BarrierObject>(self)->barrier->reset();
-  } catch (...) {
+    without_gil([&] { as<BarrierObject>(self)->barrier->reset(); });
+  }
+  SPY_CATCH_ALL {
     return translate_exception();
   }
   Py_RETURN_NONE;
@@ -955,9 +969,9 @@ PyObject* Barrier_reset(PyObject* self, PyObject*) {
 
 PyObject* Barrier_abort(PyObject* self, PyObject*) {
   try {
-    Unlocked u;
-    as<BarrierObject>(self)->barrier->abort();
-  } catch (...) {
+    without_gil([&] { as<BarrierObject>(self)->barrier->abort(); });
+  }
+  SPY_CATCH_ALL {
     return translate_exception();
   }
   Py_RETURN_NONE;
@@ -970,9 +984,9 @@ PyObject* Barrier_get_parties(PyObject* self, void*) {
 PyObject* Barrier_get_n_waiting(PyObject* self, void*) {
   std::size_t n = 0;
   try {
-    Unlocked u;
-    n = as<BarrierObject>(self)->barrier->n_waiting();
-  } catch (...) {
+    n = without_gil([&] { return as<BarrierObject>(self)->barrier->n_waiting(); });
+  }
+  SPY_CATCH_ALL {
     return translate_exception();
   }
   return PyLong_FromSize_t(n);
@@ -981,9 +995,9 @@ PyObject* Barrier_get_n_waiting(PyObject* self, void*) {
 PyObject* Barrier_get_broken(PyObject* self, void*) {
   bool b = false;
   try {
-    Unlocked u;
-    b = as<BarrierObject>(self)->barrier->broken();
-  } catch (...) {
+    b = without_gil([&] { return as<BarrierObject>(self)->barrier->broken(); });
+  }
+  SPY_CATCH_ALL {
     return translate_exception();
   }
   return PyBool_FromLong(b ? 1 : 0);
@@ -994,10 +1008,12 @@ PyObject* Barrier_repr(PyObject* self) {
   bool broken = false;
   std::size_t waiting = 0;
   try {
-    Unlocked u;
-    broken = b.broken();
-    waiting = b.n_waiting();
-  } catch (...) {
+    without_gil([&] {
+      broken = b.broken();
+      waiting = b.n_waiting();
+    });
+  }
+  SPY_CATCH_ALL {
     return translate_exception();
   }
   if (broken) return PyUnicode_FromFormat("<%s at %p: broken>", Py_TYPE(self)->tp_name, self);

@@ -464,6 +464,26 @@ class Interpreter(unittest.TestCase):
         """)
         self.assertIn("cannot schedule new futures after interpreter shutdown", r.stdout)
 
+    def test_daemon_threads_waking_during_finalization_do_not_crash_the_exit(self):
+        # Their waits end while the interpreter finalizes: CPython 3.11-3.13
+        # would pthread_exit() them inside the module's C++ frames.
+        for _ in range(5):
+            r = self.run_script("""
+                import spindle, threading
+                q = spindle.Queue()
+                def loop():
+                    while True:
+                        try:
+                            q.get(timeout=0.0005)
+                        except spindle.Empty:
+                            pass
+                for _ in range(4):
+                    threading.Thread(target=loop, daemon=True).start()
+                print("bye")
+            """)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertEqual(r.stdout.strip(), "bye")
+
     def test_drop_in_modules(self):
         import spindle.threading as sthreading
         import spindle.queue as squeue
