@@ -7,6 +7,7 @@
 #include <string>
 #include <thread>
 
+#include "spindle/detail/spin.hpp"
 #include "spindle/futures.hpp"
 #include "spindle/thread.hpp"
 
@@ -114,10 +115,6 @@ void report_callback_exception(detail::FutureStateBase* future,
 
 namespace detail {
 
-namespace {
-constexpr int kWaitSpinRounds = 4;
-}
-
 FutureStateBase::~FutureStateBase() {
   // Callbacks of a future that never completed are dropped with it.
   for (Listener* n = head_; n != nullptr;) {
@@ -153,25 +150,16 @@ void FutureStateBase::throw_invalid_state() const {
 }
 
 bool FutureStateBase::wait_slow(Deadline deadline) {
-  // Spin, then yield the CPU a few times before parking: a task that is
-  // running usually finishes within microseconds, and a completion that
-  // finds nobody parked costs the completing thread no system call.
-  for (int round = 0; round < kWaitSpinRounds; ++round) {
+  // Spin, then yield the CPU a few times before parking (spin.hpp,
+  // kFutureWaitRounds); the deadline is looked at between rounds.
+  for (int round = 0; round < kFutureWaitRounds; ++round) {
     if (spin_until([this] { return done(); })) return true;
     if (deadline.expired()) return false;
-    std::this_thread::yield();
+    sched_yield();
   }
-  const WaitSite site{"Future", this};
-  for (;;) {
-    std::uint32_t w = word_.load(std::memory_order_acquire);
-    if (is_done(w)) return true;
-    if ((w & kParked) == 0 &&
-        !word_.compare_exchange_weak(w, w | kParked, std::memory_order_acquire,
-                                     std::memory_order_acquire)) {
-      continue;
-    }
-    if (!park(word_, w | kParked, deadline, site)) return done();
-  }
+  return wait_word(
+      word_, kParked, [](std::uint32_t w) { return is_done(w); }, deadline,
+      WaitSite{"Future", this});
 }
 
 bool FutureStateBase::cancel() {
@@ -185,7 +173,7 @@ bool FutureStateBase::cancel() {
       break;
     }
   }
-  if (w & kParked) unpark_all(word_);
+  wake_waiters(w, kParked, word_);
   if (w & kListeners) notify_listeners();
   return true;
 }
@@ -250,7 +238,7 @@ void FutureStateBase::end_complete() noexcept {
   while (!word_.compare_exchange_weak(w, kFinished | (w & kListeners), std::memory_order_acq_rel,
                                       std::memory_order_relaxed)) {
   }
-  if (w & kParked) unpark_all(word_);
+  wake_waiters(w, kParked, word_);
   if (w & kListeners) notify_listeners();
 }
 

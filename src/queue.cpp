@@ -1,5 +1,6 @@
 // Slow paths of the queues: waiting for an item, for room, for join().
 #include "spindle/detail/queue_core.hpp"
+#include "spindle/detail/spin.hpp"
 
 namespace spindle::detail {
 

@@ -110,8 +110,8 @@ void unlink(Registry& r, ThreadCore* c) noexcept {
 }
 
 void publish_terminated(ThreadCore& c) noexcept {
-  const std::uint32_t prev = c.word.exchange(ThreadCore::kTerminated, std::memory_order_acq_rel);
-  if (prev & ThreadCore::kWaiters) unpark_all(c.word);
+  wake_waiters(c.word.exchange(ThreadCore::kTerminated, std::memory_order_acq_rel),
+               ThreadCore::kWaiters, c.word);
 }
 
 // A foreign thread's entry lives until its OS thread ends (thread_local

@@ -63,22 +63,14 @@ Thread& handle_of(const std::shared_ptr<ThreadCore>& core) {
 }
 
 bool wait_terminated(ThreadCore& c, Deadline deadline) noexcept {
-  const WaitSite site{"Thread.join", &c};
-  for (;;) {
-    std::uint32_t w = c.word.load(std::memory_order_acquire);
-    // kNew again only if pthread_create failed in start(): nothing to wait for.
-    const std::uint32_t stage = w & ThreadCore::kStageMask;
-    if (stage == ThreadCore::kTerminated || stage == ThreadCore::kNew) return true;
-    if (!(w & ThreadCore::kWaiters)) {
-      if (!c.word.compare_exchange_weak(w, w | ThreadCore::kWaiters, std::memory_order_acq_rel))
-        continue;
-      w |= ThreadCore::kWaiters;
-    }
-    if (!park(c.word, w, deadline, site)) {
-      const std::uint32_t now = c.stage();
-      return now == ThreadCore::kTerminated || now == ThreadCore::kNew;
-    }
-  }
+  // kNew again only if pthread_create failed in start(): nothing to wait for.
+  return wait_word(
+      c.word, ThreadCore::kWaiters,
+      [](std::uint32_t w) {
+        const std::uint32_t stage = w & ThreadCore::kStageMask;
+        return stage == ThreadCore::kTerminated || stage == ThreadCore::kNew;
+      },
+      deadline, WaitSite{"Thread.join", &c});
 }
 
 namespace {
@@ -125,23 +117,19 @@ void reap_os_thread(ThreadCore& c) {
           join_os_thread(c);
         } catch (...) {  // the joiner was cancelled (a forced unwind): let another join
           this_thread_wait_state().kind.store(nullptr, std::memory_order_relaxed);
-          if (c.os.exchange(ThreadCore::kOsJoinable, std::memory_order_acq_rel) &
-              ThreadCore::kOsWaiters)
-            unpark_all(c.os);
+          wake_waiters(c.os.exchange(ThreadCore::kOsJoinable, std::memory_order_acq_rel),
+                       ThreadCore::kOsWaiters, c.os);
           throw;
         }
-        if (c.os.exchange(ThreadCore::kOsJoined, std::memory_order_acq_rel) &
-            ThreadCore::kOsWaiters)
-          unpark_all(c.os);
+        wake_waiters(c.os.exchange(ThreadCore::kOsJoined, std::memory_order_acq_rel),
+                     ThreadCore::kOsWaiters, c.os);
         return;
       }
       default:  // kOsJoining: another joiner runs pthread_join
-        if (!(o & ThreadCore::kOsWaiters)) {
-          if (!c.os.compare_exchange_weak(o, o | ThreadCore::kOsWaiters, std::memory_order_acq_rel))
-            continue;
-          o |= ThreadCore::kOsWaiters;
-        }
-        park(c.os, o, Deadline::never(), WaitSite{"Thread.join", &c});
+        wait_word(
+            c.os, ThreadCore::kOsWaiters,
+            [](std::uint32_t w) { return (w & ThreadCore::kOsMask) != ThreadCore::kOsJoining; },
+            Deadline::never(), WaitSite{"Thread.join", &c});
     }
   }
 }
@@ -187,10 +175,6 @@ void set_os_name(const std::string& name) noexcept {
   pthread_setname_np(pthread_self(), buf);
 }
 
-void wake_if_waiters(std::uint32_t prev, const std::atomic<std::uint32_t>& word) noexcept {
-  if (prev & ThreadCore::kWaiters) detail::unpark_all(word);
-}
-
 // Does `t`'s class override run()? Read from the vtable through GCC's bound
 // member-function extension, compared with the base class's entry.
 #if defined(__GNUC__) && !defined(__clang__)
@@ -228,7 +212,8 @@ struct ExitSequence {
     }
     detail::tls_current = nullptr;
     detail::tls_core = nullptr;
-    wake_if_waiters(c.word.exchange(ThreadCore::kTerminated, std::memory_order_acq_rel), c.word);
+    detail::wake_waiters(c.word.exchange(ThreadCore::kTerminated, std::memory_order_acq_rel),
+                         ThreadCore::kWaiters, c.word);
     // May destroy a shared-owned subclass object (its last owner was this
     // thread) or the alias handle; both are past their run().
     self.reset();
@@ -270,7 +255,8 @@ void* trampoline(void* arg) {
   }
   detail::tls_current = runner;
   detail::tls_core = &core;
-  wake_if_waiters(c.word.exchange(ThreadCore::kRunning, std::memory_order_acq_rel), c.word);
+  detail::wake_waiters(c.word.exchange(ThreadCore::kRunning, std::memory_order_acq_rel),
+                       ThreadCore::kWaiters, c.word);
   {
     ExitSequence exit_sequence{core};
     run_body(c, runner);
@@ -433,7 +419,8 @@ void Thread::start() {
       drop_starter = std::move(c.starter);
     }
     c.os.store(ThreadCore::kOsNone, std::memory_order_release);
-    wake_if_waiters(c.word.exchange(ThreadCore::kNew, std::memory_order_acq_rel), c.word);
+    detail::wake_waiters(c.word.exchange(ThreadCore::kNew, std::memory_order_acq_rel),
+                         ThreadCore::kWaiters, c.word);
     throw RuntimeError("can't start new thread");
   }
   c.ident.store(static_cast<std::uint64_t>(tid), std::memory_order_release);
@@ -486,20 +473,18 @@ std::optional<std::uint64_t> Thread::ident() const noexcept {
 
 std::optional<long> Thread::native_id() const {
   ThreadCore& c = core();
-  for (;;) {
-    std::uint32_t w = c.word.load(std::memory_order_acquire);
-    const std::uint32_t stage = w & ThreadCore::kStageMask;
-    if (stage == ThreadCore::kNew) return std::nullopt;
-    const long id = c.native_id.load(std::memory_order_relaxed);  // published before kRunning
-    if (id != 0) return id;
-    if (stage != ThreadCore::kReady) return std::nullopt;  // main thread first seen elsewhere
-    if (!(w & ThreadCore::kWaiters)) {
-      if (!c.word.compare_exchange_weak(w, w | ThreadCore::kWaiters, std::memory_order_acq_rel))
-        continue;
-      w |= ThreadCore::kWaiters;
-    }
-    detail::park(c.word, w, detail::Deadline::never(), detail::WaitSite{"Thread.native_id", &c});
-  }
+  // The id is published before kRunning; wait while the thread is starting.
+  detail::wait_word(
+      c.word, ThreadCore::kWaiters,
+      [&c](std::uint32_t w) {
+        return (w & ThreadCore::kStageMask) != ThreadCore::kReady ||
+               c.native_id.load(std::memory_order_relaxed) != 0;
+      },
+      detail::Deadline::never(), detail::WaitSite{"Thread.native_id", &c});
+  if (c.stage() == ThreadCore::kNew) return std::nullopt;
+  const long id = c.native_id.load(std::memory_order_relaxed);
+  if (id != 0) return id;
+  return std::nullopt;  // the main thread, first seen from another thread
 }
 
 bool Thread::daemon() const noexcept {

@@ -92,9 +92,9 @@
 #include <type_traits>
 #include <utility>
 
-#include "spindle/detail/deadline.hpp"
 #include "spindle/detail/queue_core.hpp"
 #include "spindle/detail/queue_storage.hpp"
+#include "spindle/detail/time.hpp"
 #include "spindle/errors.hpp"
 
 namespace spindle {

@@ -145,8 +145,8 @@
 #include <utility>
 #include <vector>
 
-#include "spindle/detail/deadline.hpp"
 #include "spindle/detail/park.hpp"
+#include "spindle/detail/time.hpp"
 #include "spindle/errors.hpp"
 #include "spindle/lock.hpp"
 
