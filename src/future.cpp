@@ -7,6 +7,7 @@
 #include <string>
 #include <thread>
 
+#include "report.hpp"
 #include "spindle/detail/spin.hpp"
 #include "spindle/futures.hpp"
 #include "spindle/thread.hpp"
@@ -14,60 +15,50 @@
 namespace spindle {
 namespace {
 
-// The hook is read on the rare path where a failed future dies unseen, so
-// a Lock around a std::function is enough.
-Lock& hook_lock() {
-  static Lock lock;
-  return lock;
+// The hooks are read on the rare paths where a failed future dies unseen or
+// a callback throws; each lives in a never-destroyed slot (futures may die
+// during exit), made at load time.
+detail::HookSlot<UnretrievedExceptionHook>& unretrieved_slot() {
+  static auto& slot = detail::HookSlot<UnretrievedExceptionHook>::make();
+  return slot;
 }
-UnretrievedExceptionHook& hook_slot() {
-  static UnretrievedExceptionHook hook;
-  return hook;
+detail::HookSlot<CallbackExceptionHook>& callback_slot() {
+  static auto& slot = detail::HookSlot<CallbackExceptionHook>::make();
+  return slot;
 }
+[[maybe_unused]] const bool g_slots_ready = (unretrieved_slot(), callback_slot(), true);
 
 void print_unretrieved(const std::exception_ptr& e) {
-  std::fprintf(stderr, "Future exception was never retrieved\n%s\n",
-               detail::describe_exception(e).c_str());
-  std::fflush(stderr);
+  detail::write_stderr("Future exception was never retrieved\n" + detail::describe_exception(e) +
+                       "\n");
 }
 
 void report_unretrieved(const std::exception_ptr& e) noexcept {
-  UnretrievedExceptionHook hook;
-  {
-    std::scoped_lock guard(hook_lock());
-    hook = hook_slot();
-  }
   try {
+    const UnretrievedExceptionHook hook = unretrieved_slot().load();
     if (hook) {
       hook(e);
     } else {
       print_unretrieved(e);
     }
   } catch (...) {
+    detail::report_hook_failure("Exception in the unretrieved exception hook");
     try {
-      std::fprintf(stderr, "Exception in the unretrieved exception hook:\n%s\n",
-                   detail::describe_exception(std::current_exception()).c_str());
       print_unretrieved(e);
     } catch (...) {
+      detail::write_stderr("Future exception was never retrieved\n<could not be described>\n");
     }
   }
-}
-
-CallbackExceptionHook& callback_hook_slot() {
-  static CallbackExceptionHook hook;
-  return hook;
 }
 
 }  // namespace
 
 UnretrievedExceptionHook set_unretrieved_exception_hook(UnretrievedExceptionHook hook) {
-  std::scoped_lock guard(hook_lock());
-  return std::exchange(hook_slot(), std::move(hook));
+  return unretrieved_slot().exchange(std::move(hook));
 }
 
 CallbackExceptionHook set_callback_exception_hook(CallbackExceptionHook hook) {
-  std::scoped_lock guard(hook_lock());
-  return std::exchange(callback_hook_slot(), std::move(hook));
+  return callback_slot().exchange(std::move(hook));
 }
 
 void default_callback_exception_hook(const CallbackExceptionArgs& args) {
@@ -77,9 +68,10 @@ void default_callback_exception_hook(const CallbackExceptionArgs& args) {
                       : s->done()      ? "finished"
                       : s->running()   ? "running"
                                        : "pending";
-  std::fprintf(stderr, "exception calling callback for <Future at %p state=%s>\n%s\n",
-               static_cast<const void*>(s), state, detail::describe_exception(args.exc).c_str());
-  std::fflush(stderr);
+  char head[96];
+  std::snprintf(head, sizeof head, "exception calling callback for <Future at %p state=%s>\n",
+                static_cast<const void*>(s), state);
+  detail::write_stderr(head + detail::describe_exception(args.exc) + "\n");
 }
 
 namespace {
@@ -88,8 +80,7 @@ void report_callback_exception(detail::FutureStateBase* future,
                                const std::exception_ptr& e) noexcept {
   CallbackExceptionHook hook;
   try {
-    std::scoped_lock guard(hook_lock());
-    hook = callback_hook_slot();
+    hook = callback_slot().load();
   } catch (...) {
     // Out of memory copying the hook: fall back to the default.
   }
@@ -102,11 +93,11 @@ void report_callback_exception(detail::FutureStateBase* future,
       default_callback_exception_hook(args);
     }
   } catch (...) {
+    detail::report_hook_failure("Exception in the callback exception hook");
     try {
-      std::fprintf(stderr, "Exception in the callback exception hook:\n%s\n",
-                   detail::describe_exception(std::current_exception()).c_str());
       default_callback_exception_hook(args);
     } catch (...) {
+      detail::write_stderr("exception calling callback: <could not be described>\n");
     }
   }
 }

@@ -11,8 +11,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
-#include <typeinfo>
 
+#include "report.hpp"
 #include "spindle/thread.hpp"
 #include "thread_internal.hpp"
 
@@ -24,7 +24,8 @@ constinit CoreList g_all_cores{};
 pid_t g_pid = ::getpid();
 std::atomic<unsigned long> g_thread_counter{0};
 
-ThreadCore::ThreadCore(Kind k) noexcept : kind(k) {
+ThreadCore::ThreadCore(Kind k, std::unique_ptr<ThreadTarget> t) noexcept
+    : kind(k), target(std::move(t)) {
   std::scoped_lock guard(g_all_cores.lock);
   all_next = g_all_cores.head;
   if (all_next != nullptr) all_next->all_prev = this;
@@ -149,10 +150,6 @@ bool join_core(ThreadCore& c, Deadline deadline) {
   return true;
 }
 
-void write_stderr(const char* text) noexcept {
-  std::fputs(text, stderr);
-  std::fflush(stderr);
-}
 }  // namespace detail
 
 namespace {
@@ -160,11 +157,6 @@ namespace {
 using detail::ThreadCore;
 
 std::atomic<std::size_t> g_stack_size{0};
-
-void write_stderr(const std::string& text) noexcept {
-  std::fwrite(text.data(), 1, text.size(), stderr);
-  std::fflush(stderr);
-}
 
 // Sets the calling thread's OS name (at most 15 bytes plus the NUL).
 void set_os_name(const std::string& name) noexcept {
@@ -284,18 +276,19 @@ const char* to_string(ThreadState s) noexcept {
 
 // ---------------------------------------------------------------- Thread
 
-Thread::Thread(detail::AliasTag, std::shared_ptr<detail::ThreadCore> core) noexcept
+Thread::Thread(const detail::AliasTag& /*tag*/, std::shared_ptr<detail::ThreadCore> core) noexcept
     : core_(std::move(core)) {}
 
-Thread::Thread() : core_(std::make_shared<detail::ThreadCore>()) {
-  init(ThreadOptions{});
+Thread::Thread() {
+  init(ThreadOptions{}, nullptr);
 }
 
-Thread::Thread(ThreadOptions opts) : core_(std::make_shared<detail::ThreadCore>()) {
-  init(std::move(opts));
+Thread::Thread(ThreadOptions opts) {
+  init(std::move(opts), nullptr);
 }
 
-void Thread::init(ThreadOptions opts) {
+void Thread::init(ThreadOptions opts, std::unique_ptr<detail::ThreadTarget> target) {
+  core_ = std::make_shared<ThreadCore>(ThreadCore::Kind::spawned, std::move(target));
   ThreadCore& c = *core_;
   // Whatever may throw comes first: a construction that fails with
   // bad_alloc takes no "Thread-N" number.
@@ -562,61 +555,28 @@ std::size_t stack_size(std::size_t bytes) {
 // ---------------------------------------------------------------- excepthook
 
 namespace {
-struct HookSlot {
-  Lock lock;
-  std::function<void(const ExceptHookArgs&)> hook;
-};
-HookSlot& hook_slot() {
-  static HookSlot* slot = new HookSlot;  // immortal: hooks may run during exit
-  return *slot;
+using ExceptHook = std::function<void(const ExceptHookArgs&)>;
+detail::HookSlot<ExceptHook>& excepthook_slot() {
+  static detail::HookSlot<ExceptHook>& slot = detail::HookSlot<ExceptHook>::make();
+  return slot;
 }
 // Made at load time, so that the fork handler never allocates it.
-[[maybe_unused]] const bool g_hook_ready = (hook_slot(), true);
+[[maybe_unused]] const bool g_hook_ready = (excepthook_slot(), true);
 }  // namespace
 
-void detail::hook_lock_acquire() noexcept {
-  hook_slot().lock.acquire();
-}
-void detail::hook_lock_release() noexcept {
-  hook_slot().lock.release();
-}
-
-std::string detail::describe_exception(const std::exception_ptr& exc) {
-  ExceptHookArgs a{exc, nullptr};
-  std::string type = a.type_name();
-  std::string msg = a.message();
-  return msg.empty() ? type : type + ": " + msg;
-}
-
 std::string ExceptHookArgs::type_name() const {
-  if (!exc) return "<no exception>";
-  try {
-    std::rethrow_exception(exc);
-  } catch (...) {
-    const std::type_info* ti = abi::__cxa_current_exception_type();
-    if (ti == nullptr) return "<unknown exception>";
-    int status = 0;
-    const std::unique_ptr<char, decltype(&std::free)> demangled(
-        abi::__cxa_demangle(ti->name(), nullptr, nullptr, &status), &std::free);
-    return status == 0 && demangled ? demangled.get() : ti->name();  // freed if this throws
-  }
+  return detail::exception_type_name(exc);
 }
 
 std::string ExceptHookArgs::message() const {
-  if (!exc) return {};
-  try {
-    std::rethrow_exception(exc);
-  } catch (const std::exception& e) {
-    return e.what();
-  } catch (...) {
-    return {};
-  }
+  return detail::exception_message(exc);
 }
 
 void default_excepthook(const ExceptHookArgs& args) {
   const std::string name =
       args.thread != nullptr ? args.thread->name() : std::to_string(get_ident());
-  write_stderr("Exception in thread " + name + ":\n" + detail::describe_exception(args.exc) + "\n");
+  detail::write_stderr("Exception in thread " + name + ":\n" +
+                       detail::describe_exception(args.exc) + "\n");
 }
 
 void excepthook(const ExceptHookArgs& args) {
@@ -628,25 +588,17 @@ void excepthook(const ExceptHookArgs& args) {
       default_excepthook(args);
     }
   } catch (...) {
-    try {
-      write_stderr("Exception in threading.excepthook:\n" +
-                   detail::describe_exception(std::current_exception()) + "\n");
-    } catch (...) {  // out of memory while describing it
-      detail::write_stderr("Exception in threading.excepthook:\n<could not be described>\n");
-    }
+    detail::report_hook_failure("Exception in threading.excepthook");
   }
 }
 
 void set_excepthook(std::function<void(const ExceptHookArgs&)> hook) {
-  HookSlot& s = hook_slot();
-  std::scoped_lock guard(s.lock);
-  s.hook.swap(hook);
+  (void)excepthook_slot().exchange(std::move(hook));  // the old one is destroyed unlocked
 }
 
 std::function<void(const ExceptHookArgs&)> get_excepthook() {
-  HookSlot& s = hook_slot();
-  std::scoped_lock guard(s.lock);
-  return s.hook ? s.hook : std::function<void(const ExceptHookArgs&)>(default_excepthook);
+  ExceptHook hook = excepthook_slot().load();
+  return hook ? hook : ExceptHook(default_excepthook);
 }
 
 #if defined(__GNUC__) && !defined(__clang__)
