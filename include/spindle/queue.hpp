@@ -16,7 +16,8 @@
 //   Queue(maxsize=0)                Queue<T>(maxsize = 0)        FIFO
 //   LifoQueue(maxsize=0)            LifoQueue<T>(maxsize = 0)    last in, first out
 //   PriorityQueue(maxsize=0)        PriorityQueue<T, Compare>    lowest first (C80)
-//   SimpleQueue()                   SimpleQueue<T>               unbounded, no task_done/join/shutdown
+//   SimpleQueue()                   SimpleQueue<T>               unbounded; no task_done,
+//                                                                join or shutdown
 //   q.put(x)                        q.put(x)                     blocks while full
 //   q.put(x, block=False)           q.put(x, false) / q.put_nowait(x)   Full if full (C73)
 //   q.put(x, timeout=2)             q.put(x, 2s)                 Full when the time runs out
