@@ -246,21 +246,22 @@ void FutureStateBase::notify_listeners() noexcept {
   // Callbacks run after the lock is released, in the order added.
   Listener* callbacks = nullptr;
   Listener** ctail = &callbacks;
-  lock_.acquire();
-  Listener* n = std::exchange(head_, nullptr);
-  tail_ = nullptr;
-  while (n != nullptr) {
-    Listener* next = n->next_;
-    n->next_ = nullptr;
-    if (n->is_callback_) {
-      *ctail = n;
-      ctail = &n->next_;
-    } else {
-      n->fire(*this);
+  {
+    std::scoped_lock guard(lock_);
+    Listener* n = std::exchange(head_, nullptr);
+    tail_ = nullptr;
+    while (n != nullptr) {
+      Listener* next = n->next_;
+      n->next_ = nullptr;
+      if (n->is_callback_) {
+        *ctail = n;
+        ctail = &n->next_;
+      } else {
+        n->fire(*this);
+      }
+      n = next;
     }
-    n = next;
   }
-  lock_.release();
   while (callbacks != nullptr) {
     Listener* next = callbacks->next_;
     try {
@@ -274,15 +275,16 @@ void FutureStateBase::notify_listeners() noexcept {
 }
 
 void FutureStateBase::add_callback(Listener* node) {
-  lock_.acquire();
-  const std::uint32_t old = word_.fetch_or(kListeners, std::memory_order_acq_rel);
-  if (!is_done(old)) {
-    (tail_ ? tail_->next_ : head_) = node;
-    tail_ = node;
-    lock_.release();
-    return;
+  {
+    std::scoped_lock guard(lock_);
+    const std::uint32_t old = word_.fetch_or(kListeners, std::memory_order_acq_rel);
+    if (!is_done(old)) {
+      (tail_ ? tail_->next_ : head_) = node;
+      tail_ = node;
+      return;
+    }
   }
-  lock_.release();
+  // Already done: the callback runs now, in this thread, without the lock.
   try {
     node->fire(*this);
   } catch (...) {
@@ -301,7 +303,7 @@ bool FutureStateBase::add_waiter(Listener* node) {
 }
 
 void FutureStateBase::remove_waiter(Listener* node) noexcept {
-  lock_.acquire();
+  std::scoped_lock guard(lock_);
   Listener* prev = nullptr;
   for (Listener* n = head_; n != nullptr; prev = n, n = n->next_) {
     if (n != node) continue;
@@ -309,7 +311,6 @@ void FutureStateBase::remove_waiter(Listener* node) noexcept {
     if (tail_ == n) tail_ = prev;
     break;
   }
-  lock_.release();
 }
 
 // ---- MultiWaiter ----------------------------------------------------------
@@ -319,18 +320,25 @@ void MultiWaiter::Node::fire(FutureStateBase& state) {
 }
 
 void MultiWaiter::on_done(std::size_t index, bool failed) noexcept {
-  lock_.acquire();
-  try {
-    finished_.push_back(index);
-  } catch (...) {
-    // Out of memory: still counted below, so wait() returns; as_completed
-    // loses the index only in this case.
+  bool wake = false;
+  {
+    std::scoped_lock guard(lock_);
+    try {
+      finished_.push_back(index);
+    } catch (...) {
+      // Out of memory: still counted below, so wait() returns; as_completed
+      // loses the index only in this case.
+    }
+    ++count_;
+    if (failed) exception_seen_ = true;
+    wake = satisfied_locked(false);
   }
-  ++count_;
-  if (failed) exception_seen_ = true;
-  const bool wake = satisfied_locked(false);
-  lock_.release();
   if (wake && signal_.exchange(1, std::memory_order_acq_rel) == 2) unpark_all(signal_);
+}
+
+bool MultiWaiter::satisfied(bool any) const noexcept {
+  std::scoped_lock guard(lock_);
+  return satisfied_locked(any);
 }
 
 bool MultiWaiter::satisfied_locked(bool any) const noexcept {
@@ -340,35 +348,25 @@ bool MultiWaiter::satisfied_locked(bool any) const noexcept {
 }
 
 void MultiWaiter::set_target(std::size_t n) noexcept {
-  lock_.acquire();
+  std::scoped_lock guard(lock_);
   target_ = n;
-  lock_.release();
 }
 
 void MultiWaiter::take_finished(std::vector<std::size_t>& out) noexcept {
-  lock_.acquire();
+  std::scoped_lock guard(lock_);
   out.swap(finished_);
   finished_.clear();
   count_ = 0;
-  lock_.release();
 }
 
 bool MultiWaiter::wait_for(Deadline deadline, bool any) noexcept {
   const WaitSite site{"wait", this};
   for (;;) {
     signal_.exchange(0, std::memory_order_acq_rel);
-    lock_.acquire();
-    bool ok = satisfied_locked(any);
-    lock_.release();
-    if (ok) return true;
+    if (satisfied(any)) return true;
     std::uint32_t idle = 0;
     if (signal_.compare_exchange_strong(idle, 2, std::memory_order_acq_rel)) {
-      if (!park(signal_, 2, deadline, site)) {
-        lock_.acquire();
-        ok = satisfied_locked(any);
-        lock_.release();
-        return ok;
-      }
+      if (!park(signal_, 2, deadline, site)) return satisfied(any);
     }
   }
 }

@@ -4,15 +4,15 @@
 
 namespace spindle::detail {
 
-void QueueCore::wait_in(WaitList& list, Deadline deadline, const char* kind) {
+void QueueCore::wait_in(Held& held, WaitList& list, Deadline deadline, const char* kind) {
   Waiter self;
   list.push_back(&self);
-  lock_.release();
+  held.unlock();
   const WaitSite site{kind, this};
   while (self.signalled.load(std::memory_order_acquire) == 0) {
     if (!park(self.signalled, 0, deadline, site)) break;  // deadline passed
   }
-  lock_.acquire();
+  held.lock();
   // Signals are stored under the lock, so this reading is exact: either a
   // signaller unlinked us, or we are still listed and leave on our own.
   if (self.signalled.load(std::memory_order_relaxed) == 0) list.remove(&self);
@@ -30,48 +30,36 @@ void QueueCore::signal_all(WaitList& list) noexcept {
   }
 }
 
-void QueueCore::await_item(Deadline deadline, bool block) {
+void QueueCore::await_item(Held& held, Deadline deadline, bool block) {
   bool spun = false;
   while (count_.load(std::memory_order_relaxed) == 0) {
     // Python checks shutdown before blocking: a shut-down queue still hands
     // out what it holds, and only an empty one throws (C77).
-    if (shutdown_.load(std::memory_order_relaxed)) {
-      lock_.release();
-      throw ShutDown();
-    }
-    if (!block || deadline.expired()) {
-      lock_.release();
-      throw Empty();  // C72
-    }
+    if (shutdown_.load(std::memory_order_relaxed)) throw ShutDown();
+    if (!block || deadline.expired()) throw Empty();  // C72
     if (!spun && getters_.head == nullptr && putters_.head == nullptr) {
       // Only the first getter spins, and not while producers are parked on
       // a full queue: without that rule, spinning getters took the bounded
       // 2P/2C and 8P/8C runs from ~5-6 to ~1-2 M items/s in some rounds
       // (docs/design/queues.md).
       spun = true;
-      lock_.release();
+      held.unlock();
       handoff_spin([this] {
         return count_.load(std::memory_order_relaxed) != 0 ||
                shutdown_.load(std::memory_order_relaxed);
       });
-      lock_.acquire();
+      held.lock();
       continue;
     }
-    wait_in(getters_, deadline, "Queue.get");
+    wait_in(held, getters_, deadline, "Queue.get");
   }
 }
 
-void QueueCore::await_room(Deadline deadline, bool block) {
+void QueueCore::await_room(Held& held, Deadline deadline, bool block) {
   bool spun = false;
   while (!room_now()) {
-    if (shutdown_.load(std::memory_order_relaxed)) {
-      lock_.release();
-      throw ShutDown();  // C76
-    }
-    if (!block || deadline.expired()) {
-      lock_.release();
-      throw Full();  // C73
-    }
+    if (shutdown_.load(std::memory_order_relaxed)) throw ShutDown();  // C76
+    if (!block || deadline.expired()) throw Full();                   // C73
     if (!spun && putters_.head == nullptr) {
       // A full queue is different: its consumers are running (or it would
       // not have filled), so room usually appears within a few hundred
@@ -79,43 +67,41 @@ void QueueCore::await_room(Deadline deadline, bool block) {
       // before parking; later ones park at once. Measured at 1P/1C with
       // maxsize 1024 (docs/design/queues.md).
       spun = true;
-      lock_.release();
+      held.unlock();
       spin_until([this] {
         return count_.load(std::memory_order_relaxed) < static_cast<std::size_t>(maxsize_) ||
                shutdown_.load(std::memory_order_relaxed);
       });
-      lock_.acquire();
+      held.lock();
       continue;
     }
-    wait_in(putters_, deadline, "Queue.put");
+    wait_in(held, putters_, deadline, "Queue.put");
   }
 }
 
 void QueueCore::task_done() {
-  lock_.acquire();
-  if (unfinished_ == 0) {
-    lock_.release();
-    throw ValueError("task_done() called too many times");  // C74
+  bool wake_join = false;
+  {
+    std::scoped_lock guard(lock_);
+    if (unfinished_ == 0) throw ValueError("task_done() called too many times");  // C74
+    wake_join = --unfinished_ == 0 && bump(all_done_, join_waiters_);
   }
-  const bool wake_join = --unfinished_ == 0 && bump(all_done_, join_waiters_);
-  lock_.release();
   if (wake_join) unpark_all(all_done_);
 }
 
 void QueueCore::join() {
-  lock_.acquire();
+  Held held(lock_);
   while (unfinished_ != 0) {
     ++join_waiters_;
     const std::uint32_t seen = all_done_.load(std::memory_order_relaxed);
-    lock_.release();
+    held.unlock();
     park(all_done_, seen, Deadline::never(), WaitSite{"Queue.join", this});
-    lock_.acquire();
+    held.lock();
     --join_waiters_;
   }
-  lock_.release();
 }
 
-void QueueCore::finish_shutdown(std::size_t drained) noexcept {
+void QueueCore::finish_shutdown(Held held, std::size_t drained) noexcept {
   shutdown_.store(true, std::memory_order_relaxed);
   // C78: the drained items count as done, releasing join() at zero.
   unfinished_ -= drained < unfinished_ ? drained : unfinished_;
@@ -123,7 +109,7 @@ void QueueCore::finish_shutdown(std::size_t drained) noexcept {
   signal_all(getters_);
   signal_all(putters_);
   const bool wake_join = unfinished_ == 0 && bump(all_done_, join_waiters_);
-  lock_.release();
+  held.unlock();
   if (wake_join) unpark_all(all_done_);
 }
 

@@ -47,6 +47,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <mutex>
 
 #include "spindle/detail/park.hpp"
 #include "spindle/errors.hpp"
@@ -76,6 +77,11 @@ class QueueCore {
   void join();
 
  protected:
+  /// lock_ held by the calling thread. The helpers below that take one are
+  /// called with the lock held; those that may wait release and re-take it
+  /// through it, and an exception leaves it to the caller's guard.
+  using Held = std::unique_lock<Lock>;
+
   // All of the following are called with lock_ held.
 
   /// True if a put may go ahead now.
@@ -84,12 +90,12 @@ class QueueCore {
            (maxsize_ <= 0 ||
             count_.load(std::memory_order_relaxed) < static_cast<std::size_t>(maxsize_));
   }
-  /// Waits (releasing and re-taking the lock) until room_now(). On ShutDown or
-  /// Full it releases the lock and throws.
-  void await_room(Deadline deadline, bool block);
-  /// Waits until an item is there. On ShutDown or Empty it releases the lock
-  /// and throws.
-  void await_item(Deadline deadline, bool block);
+  /// Waits (releasing and re-taking the lock) until room_now(). Throws
+  /// ShutDown or Full (the lock still held by `held`).
+  void await_room(Held& held, Deadline deadline, bool block);
+  /// Waits until an item is there. Throws ShutDown or Empty (the lock still
+  /// held by `held`).
+  void await_item(Held& held, Deadline deadline, bool block);
 
   /// A thread parked in a put or a get: a node on that thread's stack.
   struct Waiter {
@@ -144,7 +150,7 @@ class QueueCore {
 
   /// Marks the queue shut down; `drained` items were removed (immediate).
   /// Releases the lock and wakes every waiter that must re-check.
-  void finish_shutdown(std::size_t drained) noexcept;
+  void finish_shutdown(Held held, std::size_t drained) noexcept;
 
   Lock lock_;
 
@@ -162,7 +168,7 @@ class QueueCore {
     word.store(word.load(std::memory_order_relaxed) + 1, std::memory_order_release);
     return true;
   }
-  void wait_in(WaitList& list, Deadline deadline, const char* kind);
+  void wait_in(Held& held, WaitList& list, Deadline deadline, const char* kind);
 
   std::atomic<std::size_t> count_{0};
   const std::ptrdiff_t maxsize_;
