@@ -1,4 +1,5 @@
-// Slow paths of the queues: waiting for an item, for room, for join().
+// QueueCore (detail/queue_core.hpp): the slow paths of the queues - waiting
+// for an item, for room, for join() - and shutdown.
 #include "spindle/detail/queue_core.hpp"
 #include "spindle/detail/spin.hpp"
 
