@@ -1,19 +1,21 @@
 // QueueCore (detail/queue_core.hpp): the slow paths of the queues - waiting
 // for an item, for room, for join() - and shutdown.
 #include "spindle/detail/queue_core.hpp"
+
+#include <mutex>
 #include "spindle/detail/spin.hpp"
 
 namespace spindle::detail {
 
-void QueueCore::wait_in(Held& held, WaitList& list, Deadline deadline, const char* kind) {
+void QueueCore::wait_in(Locked /*held*/, WaitList& list, Deadline deadline, const char* kind) {
   Waiter self;
   list.push_back(&self);
-  held.unlock();
+  lock_.release();
   const WaitSite site{kind, this};
   while (self.signalled.load(std::memory_order_acquire) == 0) {
     if (!park(self.signalled, 0, deadline, site)) break;  // deadline passed
   }
-  held.lock();
+  lock_.acquire();
   // Signals are stored under the lock, so this reading is exact: either a
   // signaller unlinked us, or we are still listed and leave on our own.
   if (self.signalled.load(std::memory_order_relaxed) == 0) list.remove(&self);
@@ -31,7 +33,7 @@ void QueueCore::signal_all(WaitList& list) noexcept {
   }
 }
 
-void QueueCore::await_item(Held& held, Deadline deadline, bool block) {
+void QueueCore::await_item(Locked held, Deadline deadline, bool block) {
   bool spun = false;
   while (count_.load(std::memory_order_relaxed) == 0) {
     // Python checks shutdown before blocking: a shut-down queue still hands
@@ -44,19 +46,19 @@ void QueueCore::await_item(Held& held, Deadline deadline, bool block) {
       // 2P/2C and 8P/8C runs from ~5-6 to ~1-2 M items/s in some rounds
       // (docs/design/queues.md).
       spun = true;
-      held.unlock();
+      lock_.release();
       handoff_spin([this] {
         return count_.load(std::memory_order_relaxed) != 0 ||
                shutdown_.load(std::memory_order_relaxed);
       });
-      held.lock();
+      lock_.acquire();
       continue;
     }
     wait_in(held, getters_, deadline, "Queue.get");
   }
 }
 
-void QueueCore::await_room(Held& held, Deadline deadline, bool block) {
+void QueueCore::await_room(Locked held, Deadline deadline, bool block) {
   bool spun = false;
   while (!room_now()) {
     if (shutdown_.load(std::memory_order_relaxed)) throw ShutDown();  // C76
@@ -68,12 +70,12 @@ void QueueCore::await_room(Held& held, Deadline deadline, bool block) {
       // before parking; later ones park at once. Measured at 1P/1C with
       // maxsize 1024 (docs/design/queues.md).
       spun = true;
-      held.unlock();
+      lock_.release();
       spin_until([this] {
         return count_.load(std::memory_order_relaxed) < static_cast<std::size_t>(maxsize_) ||
                shutdown_.load(std::memory_order_relaxed);
       });
-      held.lock();
+      lock_.acquire();
       continue;
     }
     wait_in(held, putters_, deadline, "Queue.put");
@@ -91,18 +93,18 @@ void QueueCore::task_done() {
 }
 
 void QueueCore::join() {
-  Held held(lock_);
+  std::scoped_lock guard(lock_);
   while (unfinished_ != 0) {
     ++join_waiters_;
     const std::uint32_t seen = all_done_.load(std::memory_order_relaxed);
-    held.unlock();
+    lock_.release();
     park(all_done_, seen, Deadline::never(), WaitSite{"Queue.join", this});
-    held.lock();
+    lock_.acquire();
     --join_waiters_;
   }
 }
 
-void QueueCore::finish_shutdown(Held held, std::size_t drained) noexcept {
+void QueueCore::finish_shutdown(Held& held, std::size_t drained) noexcept {
   shutdown_.store(true, std::memory_order_relaxed);
   // C78: the drained items count as done, releasing join() at zero.
   unfinished_ -= drained < unfinished_ ? drained : unfinished_;

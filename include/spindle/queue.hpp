@@ -184,7 +184,7 @@ class BasicQueue : public QueueCore {
   void shutdown(bool immediate = false) noexcept {
     Held held(lock_);
     const std::size_t drained = immediate ? storage_.clear() : 0;
-    finish_shutdown(std::move(held), drained);
+    finish_shutdown(held, drained);
   }
 
   // From QueueCore (documented here):
@@ -203,7 +203,7 @@ class BasicQueue : public QueueCore {
   template <class... Args>
   void put_impl(Deadline deadline, bool block, Args&&... args) {
     Held held(lock_);
-    if (!room_now()) await_room(held, deadline, block);
+    if (!room_now()) await_room(held.proof(), deadline, block);
     try {
       storage_.push(std::forward<Args>(args)...);
     } catch (...) {
@@ -224,8 +224,8 @@ class BasicQueue : public QueueCore {
   // once that succeeded does the Commit guard remove it from the storage.
   T get_impl(Deadline deadline, bool block) {
     Held held(lock_);
-    if (storage_.empty()) await_item(held, deadline, block);
-    Commit commit{*this, std::move(held), std::uncaught_exceptions(), {}};
+    if (storage_.empty()) await_item(held.proof(), deadline, block);
+    Commit commit{*this, held, std::uncaught_exceptions(), {}};
     try {
       commit.plan = storage_.plan_pop();
     } catch (...) {
@@ -237,7 +237,7 @@ class BasicQueue : public QueueCore {
 
   struct Commit {
     BasicQueue& q;
-    Held held;
+    Held& held;
     int exceptions;
     typename Storage::Plan plan;
     ~Commit() {

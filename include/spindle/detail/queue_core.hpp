@@ -47,7 +47,6 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
-#include <mutex>
 
 #include "spindle/detail/park.hpp"
 #include "spindle/errors.hpp"
@@ -77,10 +76,37 @@ class QueueCore {
   void join();
 
  protected:
-  /// lock_ held by the calling thread. The helpers below that take one are
-  /// called with the lock held; those that may wait release and re-take it
-  /// through it, and an exception leaves it to the caller's guard.
-  using Held = std::unique_lock<Lock>;
+  /// lock_, held by the calling thread: taken at construction, released by
+  /// unlock() or at destruction (so an exception thrown while it is held
+  /// releases it). Unlike std::unique_lock it checks nothing: each use is
+  /// paired by construction.
+  class Held;
+  /// Proof, in a helper's signature, that the caller holds lock_ through a
+  /// Held (an empty value, free to pass: only Held::proof() makes one).
+  /// A helper that waits releases lock_ and re-takes it before it returns
+  /// or throws, so the caller's Held stays the one owner.
+  class Locked {
+    friend class Held;
+    Locked() = default;
+  };
+  class Held {
+   public:
+    explicit Held(Lock& lock) : lock_(lock) { lock_.acquire(); }
+    ~Held() {
+      if (owns_) lock_.release();
+    }
+    Held(const Held&) = delete;
+    Held& operator=(const Held&) = delete;
+    void unlock() {
+      owns_ = false;
+      lock_.release();
+    }
+    [[nodiscard]] Locked proof() const noexcept { return {}; }
+
+   private:
+    Lock& lock_;
+    bool owns_ = true;
+  };
 
   // All of the following are called with lock_ held.
 
@@ -91,11 +117,11 @@ class QueueCore {
             count_.load(std::memory_order_relaxed) < static_cast<std::size_t>(maxsize_));
   }
   /// Waits (releasing and re-taking the lock) until room_now(). Throws
-  /// ShutDown or Full (the lock still held by `held`).
-  void await_room(Held& held, Deadline deadline, bool block);
-  /// Waits until an item is there. Throws ShutDown or Empty (the lock still
-  /// held by `held`).
-  void await_item(Held& held, Deadline deadline, bool block);
+  /// ShutDown or Full with the lock held.
+  void await_room(Locked, Deadline deadline, bool block);
+  /// Waits until an item is there. Throws ShutDown or Empty with the lock
+  /// held.
+  void await_item(Locked, Deadline deadline, bool block);
 
   /// A thread parked in a put or a get: a node on that thread's stack.
   struct Waiter {
@@ -150,7 +176,7 @@ class QueueCore {
 
   /// Marks the queue shut down; `drained` items were removed (immediate).
   /// Releases the lock and wakes every waiter that must re-check.
-  void finish_shutdown(Held held, std::size_t drained) noexcept;
+  void finish_shutdown(Held& held, std::size_t drained) noexcept;
 
   Lock lock_;
 
@@ -168,7 +194,7 @@ class QueueCore {
     word.store(word.load(std::memory_order_relaxed) + 1, std::memory_order_release);
     return true;
   }
-  void wait_in(Held& held, WaitList& list, Deadline deadline, const char* kind);
+  void wait_in(Locked, WaitList& list, Deadline deadline, const char* kind);
 
   std::atomic<std::size_t> count_{0};
   const std::ptrdiff_t maxsize_;
