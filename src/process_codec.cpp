@@ -77,14 +77,121 @@ Payload::~Payload() {
   if (fd_ >= 0) ::close(fd_);
 }
 
+// ---- kept shared-memory buffers -------------------------------------------
+
+namespace {
+
+constexpr std::size_t kKeptBuffers = 4;
+constexpr std::size_t kKeptBytes = 256u << 20;
+
+struct ShmCache {
+  Lock lock;
+  std::vector<ShmBuffer> kept;
+  std::size_t bytes = 0;
+};
+ShmCache& shm_cache() {
+  static auto* c = new ShmCache;  // never destroyed: used by workers until _exit
+  return *c;
+}
+
+void drop(ShmBuffer& b) noexcept {
+  if (b.map != nullptr) ::munmap(b.map, b.cap);
+  if (b.fd >= 0) ::close(b.fd);
+  b = ShmBuffer{};
+}
+
+// Grows `b` (a mapped memfd) to `cap` bytes.
+void grow_shm(ShmBuffer& b, std::size_t cap) {
+  if (::ftruncate(b.fd, static_cast<off_t>(cap)) != 0) throw_errno("ftruncate");
+  void* m = ::mremap(b.map, b.cap, cap, MREMAP_MAYMOVE);
+  if (m == MAP_FAILED) throw_errno("mremap");
+  b.map = static_cast<char*>(m);
+#ifdef MADV_POPULATE_WRITE
+  ::madvise(b.map + b.cap, cap - b.cap, MADV_POPULATE_WRITE);
+#endif
+  b.cap = cap;
+}
+
+}  // namespace
+
+ShmBuffer take_shm_buffer(std::size_t need) {
+  ShmBuffer b;
+  {
+    ShmCache& c = shm_cache();
+    std::scoped_lock guard(c.lock);
+    // The smallest that fits, else the largest (grown below).
+    const std::size_t none = c.kept.size();
+    std::size_t pick = none;
+    for (std::size_t i = 0; i < c.kept.size(); ++i)
+      if (c.kept[i].cap >= need && (pick == none || c.kept[i].cap < c.kept[pick].cap)) pick = i;
+    if (pick == none)
+      for (std::size_t i = 0; i < c.kept.size(); ++i)
+        if (pick == none || c.kept[i].cap > c.kept[pick].cap) pick = i;
+    if (pick < c.kept.size()) {
+      b = c.kept[pick];
+      c.kept.erase(c.kept.begin() + static_cast<std::ptrdiff_t>(pick));
+      c.bytes -= b.cap;
+    }
+  }
+  if (b.fd >= 0) {
+    if (b.cap < need) {
+      try {
+        grow_shm(b, page_round(need));
+      } catch (...) {
+        drop(b);
+        throw;
+      }
+    }
+    return b;
+  }
+  const std::size_t cap = page_round(need);
+  b.fd = ::memfd_create("spindle-payload", MFD_CLOEXEC);
+  if (b.fd < 0) throw_errno("memfd_create");
+  if (::ftruncate(b.fd, static_cast<off_t>(cap)) != 0) {
+    drop(b);
+    throw_errno("ftruncate");
+  }
+  void* m = ::mmap(nullptr, cap, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, b.fd, 0);
+  if (m == MAP_FAILED) {
+    drop(b);
+    throw_errno("mmap");
+  }
+  b.map = static_cast<char*>(m);
+  b.cap = cap;
+  return b;
+}
+
+void keep_shm_buffer(ShmBuffer b) noexcept {
+  if (b.fd < 0) return;
+  ShmCache& c = shm_cache();
+  {
+    std::scoped_lock guard(c.lock);
+    if (c.kept.size() < kKeptBuffers && c.bytes + b.cap <= kKeptBytes) {
+      c.bytes += b.cap;
+      c.kept.push_back(b);
+      return;
+    }
+  }
+  drop(b);
+}
+
+void forget_shm_buffers() noexcept {
+  ShmCache& c = shm_cache();
+  for (ShmBuffer& b : c.kept) ::munmap(b.map, b.cap);  // the descriptors are already closed
+  c.kept.clear();
+  c.bytes = 0;
+}
+
+void lock_shm_buffers() noexcept { shm_cache().lock.acquire(); }
+void unlock_shm_buffers() noexcept { shm_cache().lock.release(); }
+
+// ---- Sink ----------------------------------------------------------------
+
 Sink::~Sink() { release(); }
 
 void Sink::release() noexcept {
-  if (map_ != nullptr) ::munmap(map_, map_cap_);
-  if (fd_ >= 0) ::close(fd_);
-  map_ = nullptr;
-  map_cap_ = 0;
-  fd_ = -1;
+  if (shm_.fd >= 0) keep_shm_buffer(shm_);
+  shm_ = ShmBuffer{};
 }
 
 // pbump takes an int; payloads may exceed 2 GiB.
@@ -101,39 +208,18 @@ void Sink::grow(std::size_t need) {
   const std::size_t used = size();
   const std::size_t cap = static_cast<std::size_t>(epptr() - pbase());
   if (allow_memfd_ && need > kInlineLimit) {
-    const std::size_t new_cap = page_round(std::max(need, cap * 2));
-    if (fd_ < 0) {
-      const int fd = ::memfd_create("spindle-payload", MFD_CLOEXEC);
-      if (fd < 0) throw_errno("memfd_create");
-      if (::ftruncate(fd, static_cast<off_t>(new_cap)) != 0) {
-        ::close(fd);
-        throw_errno("ftruncate");
-      }
-      void* m = ::mmap(nullptr, new_cap, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, 0);
-      if (m == MAP_FAILED) {
-        ::close(fd);
-        throw_errno("mmap");
-      }
-      std::memcpy(m, pbase(), used);
-      fd_ = fd;
-      map_ = static_cast<char*>(m);
-      map_cap_ = new_cap;
+    const std::size_t want = std::max(need, cap * 2);
+    if (shm_.fd < 0) {
+      shm_ = take_shm_buffer(want);
+      if (used > 0) std::memcpy(shm_.map, pbase(), used);
       std::string().swap(heap_);
     } else {
-      if (::ftruncate(fd_, static_cast<off_t>(new_cap)) != 0) throw_errno("ftruncate");
-      void* m = ::mremap(map_, map_cap_, new_cap, MREMAP_MAYMOVE);
-      if (m == MAP_FAILED) throw_errno("mremap");
-      map_ = static_cast<char*>(m);
-#ifdef MADV_POPULATE_WRITE
-      ::madvise(map_ + map_cap_, new_cap - map_cap_, MADV_POPULATE_WRITE);
-#endif
-      map_cap_ = new_cap;
+      grow_shm(shm_, page_round(want));
     }
-    reset_put(map_, map_cap_, used);
+    reset_put(shm_.map, shm_.cap, used);
     return;
   }
   const std::size_t new_cap = std::max({need, cap * 2, std::size_t{256}});
-  if (heap_.empty()) heap_.reserve(new_cap);
   heap_.resize(new_cap);
   reset_put(heap_.data(), new_cap, used);
 }
@@ -158,19 +244,17 @@ Sink::int_type Sink::overflow(int_type ch) {
 
 Payload Sink::take() {
   const std::size_t used = size();
-  if (fd_ >= 0) {
-    ::munmap(map_, map_cap_);
-    map_ = nullptr;
-    map_cap_ = 0;
-    ::ftruncate(fd_, static_cast<off_t>(used));  // give back the unused tail
-    Payload p(std::exchange(fd_, -1), used);
-    setp(nullptr, nullptr);
+  setp(nullptr, nullptr);
+  if (shm_.fd >= 0) {
+    // The receiver maps it and keeps it afterwards; this side lets go.
+    ::munmap(shm_.map, shm_.cap);
+    Payload p(shm_.fd, used);
+    shm_ = ShmBuffer{};
     return p;
   }
   heap_.resize(used);
   Payload p(std::move(heap_));
   heap_ = std::string();
-  setp(nullptr, nullptr);
   return p;
 }
 
@@ -180,29 +264,37 @@ void Sink::clear() noexcept {
   setp(nullptr, nullptr);
 }
 
-Source::Source(const Payload& p) {
+Source::Source(Payload& p) {
   if (!p.in_fd()) {
     set(p.bytes().data(), p.bytes().size());
     return;
   }
-  const std::size_t n = static_cast<std::size_t>(p.size());
-  if (n == 0) {
+  const std::uint64_t size = p.size();
+  shm_.fd = p.release_fd();
+  // A size beyond the file would fault (SIGBUS) on reading: check it first.
+  struct stat st;
+  if (::fstat(shm_.fd, &st) != 0 || static_cast<std::uint64_t>(st.st_size) < size) {
+    ::close(shm_.fd);
+    shm_ = ShmBuffer{};
+    throw RuntimeError("ProcessPoolExecutor: a message from another process is shorter than it says");
+  }
+  shm_.cap = static_cast<std::size_t>(st.st_size);
+  if (shm_.cap == 0) {
     set(nullptr, 0);
     return;
   }
-  // A size beyond the file would fault (SIGBUS) on reading: check it first.
-  struct stat st;
-  if (::fstat(p.fd(), &st) != 0 || static_cast<std::uint64_t>(st.st_size) < p.size())
-    throw RuntimeError("ProcessPoolExecutor: a message from another process is shorter than it says");
-  void* m = ::mmap(nullptr, n, PROT_READ, MAP_PRIVATE | MAP_POPULATE, p.fd(), 0);
-  if (m == MAP_FAILED) throw_errno("mmap");
-  map_ = m;
-  map_len_ = n;
-  set(static_cast<const char*>(m), n);
+  void* m = ::mmap(nullptr, shm_.cap, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, shm_.fd, 0);
+  if (m == MAP_FAILED) {
+    ::close(shm_.fd);
+    shm_ = ShmBuffer{};
+    throw_errno("mmap");
+  }
+  shm_.map = static_cast<char*>(m);
+  set(shm_.map, static_cast<std::size_t>(size));
 }
 
 Source::~Source() {
-  if (map_ != nullptr) ::munmap(map_, map_len_);
+  if (shm_.fd >= 0) keep_shm_buffer(shm_);
 }
 
 void Source::read(void* out, std::size_t n) {

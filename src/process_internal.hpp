@@ -130,6 +130,9 @@ bool run_spawned_worker_if_asked();
 /// inherits it held by another thread.
 void lock_code_tables() noexcept;
 void unlock_code_tables() noexcept;
+/// The same for the kept shared-memory buffers.
+void lock_shm_buffers() noexcept;
+void unlock_shm_buffers() noexcept;
 
 /// "TYPE: MESSAGE" of an encoded exception (for an initializer's failure).
 std::string describe_encoded_exception(Source& s);

@@ -409,14 +409,17 @@ pid_t PoolCore::start_process(int child_sock) {
     std::cout.flush();
     std::fflush(nullptr);
     lock_code_tables();
+    lock_shm_buffers();
     const pid_t pid = ::fork();
     if (pid == 0) {
+      unlock_shm_buffers();
       unlock_code_tables();
       WorkerConfig cfg;
       cfg.max_tasks = max_tasks_;
       run_forked_worker(child_sock, parent, cfg);
     }
     const int err = errno;
+    unlock_shm_buffers();
     unlock_code_tables();
     if (pid < 0) throw std::system_error(err, std::generic_category(), "fork");
     return pid;

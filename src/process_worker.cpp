@@ -217,6 +217,7 @@ void run_forked_worker(int sock, pid_t parent, WorkerConfig cfg) {
   }
   ::close_range(kWorkerFd + 1, ~0U, 0);
   ::fcntl(kWorkerFd, F_SETFD, FD_CLOEXEC);  // not for processes a task starts
+  forget_shm_buffers();
   reset_signals();
   stdin_from_devnull();
   // The parent's atexit handlers would wait for threads this child does not

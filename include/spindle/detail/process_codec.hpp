@@ -77,6 +77,23 @@ namespace spindle::detail::process {
 /// Measured with bench/bench_process.cpp (docs/design/processes.md).
 inline constexpr std::size_t kInlineLimit = 128 * 1024;
 
+/// A memfd and its read-write shared mapping. A process keeps a few of them
+/// (the memfds it received, once read) and writes its next large payloads
+/// into them: pages that are already allocated cost a fraction of fresh ones
+/// (docs/design/processes.md has the numbers).
+struct ShmBuffer {
+  int fd = -1;
+  char* map = nullptr;
+  std::size_t cap = 0;
+};
+/// A buffer of at least `need` bytes: a kept one if one fits (or can grow),
+/// else a new one. Throws std::system_error if the OS refuses.
+ShmBuffer take_shm_buffer(std::size_t need);
+/// Keeps `b` for later payloads, or unmaps and closes it if enough are kept.
+void keep_shm_buffer(ShmBuffer b) noexcept;
+/// In a forked child: forgets the kept buffers (their descriptors are closed).
+void forget_shm_buffers() noexcept;
+
 /// Bytes on their way to another process: inline bytes, or a memfd holding
 /// `size` bytes. Move-only; closes its descriptor.
 class Payload {
@@ -140,17 +157,16 @@ class Sink final : public std::streambuf {
   void release() noexcept;
 
   const bool allow_memfd_;
-  std::string heap_;      // heap mode: the storage behind the put area
-  char* map_ = nullptr;   // memfd mode: the mapping
-  std::size_t map_cap_ = 0;
-  int fd_ = -1;
+  std::string heap_;  // heap mode: the storage behind the put area
+  ShmBuffer shm_;     // memfd mode
 };
 
-/// A streambuf that reads a payload: inline bytes, or a memfd mapped
-/// read-only for the duration. Reading past the end makes cereal throw.
+/// A streambuf that reads a payload: inline bytes, or a memfd (whose
+/// descriptor it takes from `p`, and keeps for later payloads once read).
+/// Reading past the end makes cereal throw.
 class Source final : public std::streambuf {
  public:
-  explicit Source(const Payload& p);
+  explicit Source(Payload& p);
   Source(const char* data, std::size_t n) noexcept { set(data, n); }
   Source(const Source&) = delete;
   Source& operator=(const Source&) = delete;
@@ -168,8 +184,7 @@ class Source final : public std::streambuf {
     char* p = const_cast<char*>(data);
     setg(p, p, p + n);
   }
-  void* map_ = nullptr;
-  std::size_t map_len_ = 0;
+  ShmBuffer shm_;
 };
 
 /// A std::ostream / std::istream bound to a Sink / Source for the life of

@@ -1,0 +1,83 @@
+// Child program of the process-pool tests (tests/process_pool.cmake):
+//   exit-return   a leaked pool has 20 tasks queued when main returns
+//   exit-exit     a pool on the stack has 20 tasks queued at std::exit
+//   exit-nowait   a leaked pool was shut down with wait=false, then main returns
+//       The exit hook must run the queued work first (C103; cpython
+//       gh-119592 for the last): the last task's done-callback prints
+//       "all 20 tasks ran".
+//   orphan        starts a pool, prints its worker's pid, and dies of SIGKILL
+//       with a task running: the worker must die too (PR_SET_PDEATHSIG).
+// Its spawned workers are this program too; they run its static initializers
+// (none here) and never main().
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <thread>
+
+#include "spindle/process.hpp"
+
+namespace {
+
+constexpr int kTasks = 20;
+std::atomic<int> g_done{0};
+
+int slow_square(int x) {
+  std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  return x * x;
+}
+int my_pid() { return static_cast<int>(::getpid()); }
+[[noreturn]] int wait_forever() {
+  for (;;) ::pause();
+}
+
+void submit_all(spindle::ProcessPoolExecutor& pool) {
+  for (int i = 0; i < kTasks; ++i) {
+    auto f = pool.submit(slow_square, i);
+    f.add_done_callback([](spindle::Future<int>& g) {
+      if (!g.cancelled() && g.exception() == nullptr && g_done.fetch_add(1) + 1 == kTasks) {
+        std::printf("all %d tasks ran\n", kTasks);
+        std::fflush(stdout);
+      }
+    });
+  }
+}
+
+[[noreturn]] void exit_with_pool_on_stack() {
+  spindle::ProcessPoolExecutor pool(1);
+  submit_all(pool);
+  std::exit(0);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const char* mode = argc > 1 ? argv[1] : "";
+  if (std::strcmp(mode, "exit-return") == 0) {
+    auto* pool = new spindle::ProcessPoolExecutor(1);  // leaked on purpose
+    submit_all(*pool);
+    return 0;
+  }
+  if (std::strcmp(mode, "exit-exit") == 0) exit_with_pool_on_stack();
+  if (std::strcmp(mode, "exit-nowait") == 0) {
+    auto* pool = new spindle::ProcessPoolExecutor(1);  // leaked on purpose
+    submit_all(*pool);
+    pool->shutdown(false);
+    return 0;
+  }
+  if (std::strcmp(mode, "orphan") == 0) {
+    auto* pool = new spindle::ProcessPoolExecutor(1);  // dies with us
+    // Once a task has come back, the worker has set PR_SET_PDEATHSIG.
+    const int worker = pool->submit(my_pid).result();
+    (void)pool->submit(wait_forever);
+    std::printf("%d\n", worker);
+    std::fflush(stdout);
+    ::kill(::getpid(), SIGKILL);
+  }
+  std::fprintf(stderr, "usage: process_pool_helper exit-return|exit-exit|exit-nowait|orphan\n");
+  return 2;
+}
