@@ -5,11 +5,12 @@
 //       The exit hook must run the queued work first (C103; cpython
 //       gh-119592 for the last): the last task's done-callback prints
 //       "all 20 tasks ran".
-//   orphan        starts a pool, prints its worker's pid, and dies of SIGKILL
-//       with a task running: the worker must die too (PR_SET_PDEATHSIG).
+//   orphan        starts a pool whose task prints the worker's pid and then
+//       never returns, and waits for it: the test kills this process with
+//       SIGKILL once the line is out, and the worker must die too
+//       (PR_SET_PDEATHSIG).
 // Its spawned workers are this program too; they run its static initializers
 // (none here) and never main().
-#include <signal.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -30,8 +31,9 @@ int slow_square(int x) {
   std::this_thread::sleep_for(std::chrono::milliseconds(10));
   return x * x;
 }
-int my_pid() { return static_cast<int>(::getpid()); }
-[[noreturn]] int wait_forever() {
+[[noreturn]] int announce_and_wait_forever() {
+  std::printf("%d\n", static_cast<int>(::getpid()));
+  std::fflush(stdout);
   for (;;) ::pause();
 }
 
@@ -71,12 +73,7 @@ int main(int argc, char** argv) {
   }
   if (std::strcmp(mode, "orphan") == 0) {
     auto* pool = new spindle::ProcessPoolExecutor(1);  // dies with us
-    // Once a task has come back, the worker has set PR_SET_PDEATHSIG.
-    const int worker = pool->submit(my_pid).result();
-    (void)pool->submit(wait_forever);
-    std::printf("%d\n", worker);
-    std::fflush(stdout);
-    ::kill(::getpid(), SIGKILL);
+    pool->submit(announce_and_wait_forever).result();  // never returns
   }
   std::fprintf(stderr, "usage: process_pool_helper exit-return|exit-exit|exit-nowait|orphan\n");
   return 2;
