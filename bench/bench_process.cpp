@@ -52,6 +52,8 @@ void BM_Latency_PipePingPongFloor(benchmark::State& state) {
   }
   const pid_t pid = ::fork();
   if (pid == 0) {
+    ::close(to_child[1]);  // or the read below never sees end of file
+    ::close(to_parent[0]);
     char c;
     while (::read(to_child[0], &c, 1) == 1)
       if (::write(to_parent[1], &c, 1) != 1) break;

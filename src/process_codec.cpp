@@ -86,8 +86,10 @@ constexpr std::size_t kKeptBytes = 256u << 20;
 
 struct ShmCache {
   Lock lock;
-  std::vector<ShmBuffer> kept;
+  std::vector<ShmBuffer> kept;  // descriptor and mapping: ready to write into
   std::size_t bytes = 0;
+  std::vector<ShmBuffer> lent;  // mapping only (fd -1): sent away, may come back
+  std::size_t lent_bytes = 0;
 };
 ShmCache& shm_cache() {
   static auto* c = new ShmCache;  // never destroyed: used by workers until _exit
@@ -158,7 +160,45 @@ ShmBuffer take_shm_buffer(std::size_t need) {
   }
   b.map = static_cast<char*>(m);
   b.cap = cap;
+  struct stat st;
+  if (::fstat(b.fd, &st) == 0) b.ino = static_cast<std::uint64_t>(st.st_ino);
   return b;
+}
+
+void lend_shm_buffer(ShmBuffer b) noexcept {
+  if (b.map == nullptr) return;
+  std::vector<ShmBuffer> evicted;
+  {
+    ShmCache& c = shm_cache();
+    std::scoped_lock guard(c.lock);
+    c.lent.push_back(ShmBuffer{-1, b.map, b.cap, b.ino});
+    c.lent_bytes += b.cap;
+    while (c.lent.size() > kKeptBuffers || c.lent_bytes > kKeptBytes) {
+      evicted.push_back(c.lent.front());
+      c.lent_bytes -= c.lent.front().cap;
+      c.lent.erase(c.lent.begin());
+    }
+  }
+  for (ShmBuffer& e : evicted) ::munmap(e.map, e.cap);
+}
+
+char* reclaim_shm_mapping(std::uint64_t ino, std::size_t cap) noexcept {
+  ShmBuffer found;
+  {
+    ShmCache& c = shm_cache();
+    std::scoped_lock guard(c.lock);
+    for (std::size_t i = 0; i < c.lent.size(); ++i) {
+      if (c.lent[i].ino != ino) continue;
+      found = c.lent[i];
+      c.lent_bytes -= found.cap;
+      c.lent.erase(c.lent.begin() + static_cast<std::ptrdiff_t>(i));
+      break;
+    }
+  }
+  if (found.map == nullptr) return nullptr;
+  if (found.cap == cap) return found.map;
+  ::munmap(found.map, found.cap);  // the other side grew it
+  return nullptr;
 }
 
 void keep_shm_buffer(ShmBuffer b) noexcept {
@@ -178,8 +218,26 @@ void keep_shm_buffer(ShmBuffer b) noexcept {
 void forget_shm_buffers() noexcept {
   ShmCache& c = shm_cache();
   for (ShmBuffer& b : c.kept) ::munmap(b.map, b.cap);  // the descriptors are already closed
+  for (ShmBuffer& b : c.lent) ::munmap(b.map, b.cap);
   c.kept.clear();
+  c.lent.clear();
   c.bytes = 0;
+  c.lent_bytes = 0;
+}
+
+void release_shm_buffers() noexcept {
+  std::vector<ShmBuffer> all;
+  {
+    ShmCache& c = shm_cache();
+    std::scoped_lock guard(c.lock);
+    all = std::move(c.kept);
+    all.insert(all.end(), c.lent.begin(), c.lent.end());
+    c.kept.clear();
+    c.lent.clear();
+    c.bytes = 0;
+    c.lent_bytes = 0;
+  }
+  for (ShmBuffer& b : all) drop(b);
 }
 
 void lock_shm_buffers() noexcept { shm_cache().lock.acquire(); }
@@ -246,9 +304,10 @@ Payload Sink::take() {
   const std::size_t used = size();
   setp(nullptr, nullptr);
   if (shm_.fd >= 0) {
-    // The receiver maps it and keeps it afterwards; this side lets go.
-    ::munmap(shm_.map, shm_.cap);
+    // The receiver maps it and keeps it afterwards; this side keeps only the
+    // mapping, in case the buffer comes back.
     Payload p(shm_.fd, used);
+    lend_shm_buffer(shm_);
     shm_ = ShmBuffer{};
     return p;
   }
@@ -279,22 +338,31 @@ Source::Source(Payload& p) {
     throw RuntimeError("ProcessPoolExecutor: a message from another process is shorter than it says");
   }
   shm_.cap = static_cast<std::size_t>(st.st_size);
+  shm_.ino = static_cast<std::uint64_t>(st.st_ino);
   if (shm_.cap == 0) {
     set(nullptr, 0);
     return;
   }
-  void* m = ::mmap(nullptr, shm_.cap, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, shm_.fd, 0);
-  if (m == MAP_FAILED) {
-    ::close(shm_.fd);
-    shm_ = ShmBuffer{};
-    throw_errno("mmap");
+  shm_.map = reclaim_shm_mapping(shm_.ino, shm_.cap);
+  if (shm_.map == nullptr) {
+    void* m =
+        ::mmap(nullptr, shm_.cap, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, shm_.fd, 0);
+    if (m == MAP_FAILED) {
+      ::close(shm_.fd);
+      shm_ = ShmBuffer{};
+      throw_errno("mmap");
+    }
+    shm_.map = static_cast<char*>(m);
   }
-  shm_.map = static_cast<char*>(m);
   set(shm_.map, static_cast<std::size_t>(size));
 }
 
-Source::~Source() {
+Source::~Source() { done(); }
+
+void Source::done() noexcept {
   if (shm_.fd >= 0) keep_shm_buffer(shm_);
+  shm_ = ShmBuffer{};
+  setg(nullptr, nullptr, nullptr);
 }
 
 void Source::read(void* out, std::size_t n) {

@@ -88,6 +88,10 @@ const std::string& program_name() {
   return name;
 }
 
+// Pools alive in this process: when the last one goes, so do the kept
+// shared-memory buffers.
+std::atomic<int> g_live_pools{0};
+
 constexpr const char* kFutureBroken =
     "A process in the process pool was terminated abruptly while the future was running or "
     "pending";
@@ -196,9 +200,13 @@ PoolCore::PoolCore(int max_workers, StartMethod method, std::shared_ptr<const st
       name_(std::move(name)),
       wake_fd_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {
   if (wake_fd_ < 0) throw std::system_error(errno, std::generic_category(), "eventfd");
+  g_live_pools.fetch_add(1, std::memory_order_relaxed);
 }
 
-PoolCore::~PoolCore() { ::close(wake_fd_); }
+PoolCore::~PoolCore() {
+  ::close(wake_fd_);
+  if (g_live_pools.fetch_sub(1, std::memory_order_acq_rel) == 1) release_shm_buffers();
+}
 
 // ---- the submitting side -------------------------------------------------
 

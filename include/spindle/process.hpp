@@ -277,9 +277,12 @@ class FutureCompletion final : public Completion {
   void finish(Source& result) noexcept override {
     try {
       if constexpr (std::is_void_v<R>) {
+        result.done();
         f_.set_result();
       } else {
-        f_.set_result(decode_value<R>(result));
+        R value = decode_value<R>(result);
+        result.done();  // its pages are kept before anyone sees the result
+        f_.set_result(std::move(value));
       }
     } catch (...) {
       fail(std::current_exception());

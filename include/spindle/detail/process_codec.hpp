@@ -85,14 +85,24 @@ struct ShmBuffer {
   int fd = -1;
   char* map = nullptr;
   std::size_t cap = 0;
+  std::uint64_t ino = 0;  // identifies the memfd across processes
 };
 /// A buffer of at least `need` bytes: a kept one if one fits (or can grow),
 /// else a new one. Throws std::system_error if the OS refuses.
 ShmBuffer take_shm_buffer(std::size_t need);
 /// Keeps `b` for later payloads, or unmaps and closes it if enough are kept.
 void keep_shm_buffer(ShmBuffer b) noexcept;
+/// After sending `b`'s descriptor: keeps only its mapping, for when the
+/// buffer comes back (a mapping that is new to a process costs a trap per
+/// page on first touch on some virtual machines, see processes.md).
+void lend_shm_buffer(ShmBuffer b) noexcept;
+/// The mapping kept by lend_shm_buffer for the memfd `ino` of `cap` bytes,
+/// or null (a kept mapping of another size is dropped).
+char* reclaim_shm_mapping(std::uint64_t ino, std::size_t cap) noexcept;
 /// In a forked child: forgets the kept buffers (their descriptors are closed).
 void forget_shm_buffers() noexcept;
+/// Unmaps and closes every kept buffer (when the last pool is gone).
+void release_shm_buffers() noexcept;
 
 /// Bytes on their way to another process: inline bytes, or a memfd holding
 /// `size` bytes. Move-only; closes its descriptor.
@@ -174,6 +184,9 @@ class Source final : public std::streambuf {
 
   /// Reads exactly n bytes; throws RuntimeError if fewer are left.
   void read(void* out, std::size_t n);
+  /// Ends reading: a memfd goes back to the kept buffers at once (so that a
+  /// result written next can reuse its pages).
+  void done() noexcept;
   [[nodiscard]] std::size_t left() const noexcept { return static_cast<std::size_t>(egptr() - gptr()); }
 
  protected:
@@ -370,12 +383,14 @@ decltype(auto) invoke_wire(const void* fn, W&... w) {
 // The trampolines
 // ---------------------------------------------------------------------------
 
+/// Decodes the arguments, then lets the payload go (see Source::done).
 template <class... W>
 void load_args(std::istream& in, std::tuple<W...>& args) {
   if constexpr (sizeof...(W) > 0) {
     cereal::BinaryInputArchive ar(in);
     std::apply([&](auto&... a) { ar(a...); }, args);
   }
+  static_cast<Source*>(in.rdbuf())->done();
 }
 
 /// One call: fn(args...) -> R.
@@ -411,6 +426,7 @@ void chunk_entry(const void* fn, std::istream& in, std::ostream& out) {
     cereal::BinaryInputArchive ar(in);
     ar(items);
   }
+  static_cast<Source*>(in.rdbuf())->done();
   std::vector<R> results;
   results.reserve(items.size());
   for (auto& t : items) {
