@@ -20,7 +20,7 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
-#include <iostream>
+#include <iostream>  // std::cout is constructed before the worker hook below runs
 #include <memory>
 #include <mutex>
 #include <string>
@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "process_internal.hpp"
+#include "spindle/event.hpp"
 #include "spindle/process.hpp"
 #include "spindle/thread.hpp"
 
@@ -180,6 +181,9 @@ class PoolCore : public std::enable_shared_from_this<PoolCore> {
   int forced_signal_ = 0;
   std::string broken_;  // non-empty: the pool is broken; submit throws this
   std::shared_ptr<Thread> manager_;
+  bool fork_all_asked_ = false;  // fork: the first submit asked for every worker
+  bool fork_all_ = false;        // ... and the manager has not started them yet
+  Event forks_done_;             // set once it has
   std::vector<std::pair<pid_t, int>> live_;  // pid and pidfd of every unreaped worker
   std::atomic<bool> sleeping_{false};       // the manager is (about to be) in poll
 
@@ -211,14 +215,28 @@ PoolCore::~PoolCore() {
 // ---- the submitting side -------------------------------------------------
 
 void PoolCore::submit(Task t) {
+  bool fork_all = false;
   {
     std::scoped_lock guard(lock_);
     if (!broken_.empty()) throw BrokenProcessPool(broken_);
     if (shutdown_) throw RuntimeError("cannot schedule new futures after shutdown");
     if (exiting_) throw RuntimeError("cannot schedule new futures after interpreter shutdown");
     if (!manager_) start_manager_locked();
+    if (method_ == StartMethod::fork && !fork_all_asked_) {
+      fork_all_asked_ = fork_all_ = fork_all = true;
+    }
     queue_.push_back(std::move(t));
     ++gen_;
+  }
+  if (fork_all) {
+    // Python starts every worker of a fork pool at the first submit; here
+    // the submitting thread also waits until they are forked, so that it is
+    // not in the middle of an allocation when the manager forks (a
+    // sanitizer's allocator, unlike glibc's, does not guard itself across
+    // fork, and a child could inherit its lock held).
+    wake();
+    forks_done_.wait();
+    return;
   }
   // Dekker with wait_events(): it sets sleeping_ before it looks at gen_
   // under lock_; we look at sleeping_ after bumping gen_ under lock_.
@@ -286,6 +304,7 @@ void PoolCore::manager_main() {
   for (;;) {
     bool stopping;
     bool cancel;
+    bool fork_all;
     {
       std::scoped_lock guard(lock_);
       seen_gen_ = gen_;
@@ -293,6 +312,12 @@ void PoolCore::manager_main() {
       queue_.clear();
       stopping = shutdown_ || exiting_;
       cancel = cancel_pending_;
+      fork_all = std::exchange(fork_all_, false);
+    }
+    if (fork_all) {
+      while (static_cast<int>(workers_.size()) < max_workers_ && !broken_now_) spawn_worker();
+      forks_done_.set();
+      if (broken_now_) return;
     }
     if (cancel) {
       for (Task& t : pending_) t.completion->cancel();
@@ -412,10 +437,7 @@ PoolCore::Worker* PoolCore::spawn_worker() {
 pid_t PoolCore::start_process(int child_sock) {
   const pid_t parent = ::getpid();
   if (method_ == StartMethod::fork) {
-    // What the parent printed but did not flush yet must not be printed
-    // again by the child.
-    std::cout.flush();
-    std::fflush(nullptr);
+    // (The child drops what the parent's stdout and stderr had buffered.)
     lock_code_tables();
     lock_shm_buffers();
     const pid_t pid = ::fork();
@@ -665,6 +687,14 @@ void PoolCore::release_all() {
     forget(*w);
   }
   workers_.clear();
+}
+
+std::optional<std::chrono::steady_clock::time_point> map_deadline(const ProcessMapOptions& opt) {
+  if (!opt.timeout) return std::nullopt;
+  const std::chrono::nanoseconds t = *opt.timeout;
+  if (t > std::chrono::seconds(TIMEOUT_MAX)) throw OverflowError("timeout value is too large");
+  if (t >= std::chrono::hours(24 * 365 * 100)) return std::nullopt;  // as good as forever
+  return std::chrono::steady_clock::now() + std::max(t, std::chrono::nanoseconds::zero());
 }
 
 // ---- every live pool, for the process-exit hook ---------------------------

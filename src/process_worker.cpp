@@ -3,6 +3,7 @@
 // initializer in process_pool.cpp), and the set-up of a forked child.
 #include <fcntl.h>
 #include <signal.h>
+#include <stdio_ext.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -54,13 +55,22 @@ void write_stderr(const std::string& s) noexcept {
   ::_exit(70);
 }
 
+bool g_forked = false;
+
 // A task's output reaches the terminal before its result reaches the parent.
+// A forked worker flushes only stdout and stderr: other streams are the
+// parent's, and their locks may be held by threads the child does not have.
 void flush_stdio() noexcept {
   try {
     std::cout.flush();
   } catch (...) {
   }
-  std::fflush(nullptr);
+  if (g_forked) {
+    std::fflush(stdout);
+    std::fflush(stderr);
+  } else {
+    std::fflush(nullptr);
+  }
 }
 
 void send_all(Writer& out, int sock) noexcept {
@@ -208,6 +218,17 @@ void stdin_from_devnull() noexcept {
 
 extern "C" void exit_in_forked_worker() { ::_exit(kExitInTask); }
 
+// A forked child's stdout and stderr are copies of the parent's, buffered
+// output and lock included: another thread may have held the lock (it stays
+// held here), and what the parent buffered would be printed twice. The child
+// is single-threaded: no locking, and the parent's buffered bytes dropped.
+void own_std_streams() noexcept {
+  for (FILE* f : {stdout, stderr}) {
+    __fsetlocking(f, FSETLOCKING_BYCALLER);
+    __fpurge(f);
+  }
+}
+
 }  // namespace
 
 void run_forked_worker(int sock, pid_t parent, WorkerConfig cfg) {
@@ -218,12 +239,14 @@ void run_forked_worker(int sock, pid_t parent, WorkerConfig cfg) {
   ::close_range(kWorkerFd + 1, ~0U, 0);
   ::fcntl(kWorkerFd, F_SETFD, FD_CLOEXEC);  // not for processes a task starts
   forget_shm_buffers();
+  own_std_streams();
   reset_signals();
   stdin_from_devnull();
   // The parent's atexit handlers would wait for threads this child does not
   // have; a task that calls std::exit leaves straight away instead.
   std::atexit(exit_in_forked_worker);
   cfg.forked = true;
+  g_forked = true;
   worker_main(kWorkerFd, cfg);
 }
 

@@ -21,6 +21,7 @@
 #include <map>
 #include <numeric>
 #include <optional>
+#include <random>
 #include <set>
 #include <stdexcept>
 #include <string>
@@ -52,6 +53,13 @@ namespace {
 int square(int x) { return x * x; }
 long identity(long x) { return x; }
 int my_pid() { return static_cast<int>(::getpid()); }
+// Names the calling process uniquely: pids are reused (pid_max may be 32768
+// on a busy machine), a random number drawn once per process is not.
+std::uint64_t process_token() {
+  static const std::uint64_t token =
+      (static_cast<std::uint64_t>(std::random_device{}()) << 32) ^ std::random_device{}();
+  return token;
+}
 void sleep_ms(int ms) { std::this_thread::sleep_for(std::chrono::milliseconds(ms)); }
 int sleep_then_pid(int ms) {
   sleep_ms(ms);
@@ -589,11 +597,11 @@ TEST(ProcessPool, max_tasks_per_child_1_runs_100_queued_tasks_each_in_a_fresh_wo
   Watchdog wd("max_tasks_per_child", 300s);
   const int n = static_cast<int>(spindle_test::scaled(100) < 100 ? 30 : 100);
   ProcessPoolExecutor pool(ProcessPoolOptions{.max_workers = 2, .max_tasks_per_child = 1});
-  std::vector<Future<int>> fs;
-  for (int i = 0; i < n; ++i) fs.push_back(pool.submit(my_pid));
-  std::set<int> pids;
-  for (auto& f : fs) pids.insert(f.result());
-  EXPECT_EQ(static_cast<int>(pids.size()), n);
+  std::vector<Future<std::uint64_t>> fs;
+  for (int i = 0; i < n; ++i) fs.push_back(pool.submit(process_token));
+  std::set<std::uint64_t> workers;
+  for (auto& f : fs) workers.insert(f.result());
+  EXPECT_EQ(static_cast<int>(workers.size()), n);
   EXPECT_LE(static_cast<int>(pool.worker_pids().size()), 2);
 }
 
@@ -613,12 +621,12 @@ TEST(ProcessPool, max_tasks_per_child_is_validated) {
 TEST(ProcessPool, max_tasks_per_child_3_reuses_each_worker_three_times) {
   Watchdog wd("max_tasks_per_child 3");
   ProcessPoolExecutor pool(ProcessPoolOptions{.max_workers = 1, .max_tasks_per_child = 3});
-  std::vector<Future<int>> fs;
-  for (int i = 0; i < 9; ++i) fs.push_back(pool.submit(my_pid));
-  std::map<int, int> per_pid;
-  for (auto& f : fs) ++per_pid[f.result()];
-  EXPECT_EQ(per_pid.size(), 3u);
-  for (auto& [pid, count] : per_pid) EXPECT_EQ(count, 3) << pid;
+  std::vector<Future<std::uint64_t>> fs;
+  for (int i = 0; i < 9; ++i) fs.push_back(pool.submit(process_token));
+  std::map<std::uint64_t, int> per_worker;
+  for (auto& f : fs) ++per_worker[f.result()];
+  EXPECT_EQ(per_worker.size(), 3u);
+  for (auto& [token, count] : per_worker) EXPECT_EQ(count, 3) << token;
 }
 
 // ---------------------------------------------------------------------------

@@ -67,19 +67,24 @@
 // only the forking thread exists in the child, so a lock another thread held
 // at that moment stays held forever in the worker, and a task that takes it
 // (malloc is safe; your own locks, spindle threads and pools are not) hangs.
-// Use it only when you know no other thread holds such locks. A fork worker
+// Use it only when you know no other thread holds such locks. (glibc's
+// malloc guards itself across fork; the allocator of GCC 12's
+// AddressSanitizer does not, so under ASan a thread allocating at that
+// moment can leave a worker blocked. The thread that submits first waits
+// while the workers are forked, so it is never that thread.) A fork worker
 // leaves with _exit() after a task calls std::exit (the parent's atexit
 // handlers, which would wait for threads that the child does not have, never
 // run there). Python 3.14 made "forkserver" its Linux default for the same
 // reason; spindle's default, spawn, never forks a multithreaded process.
 // StartMethod::forkserver is not offered.
 //
-// Costs (measured on the 2-core box, docs/design/processes.md): spawning a
-// worker costs an exec plus the program's static initialisation (a few ms
-// for the test programs); forking costs a page-table copy (well under a ms).
-// Workers start lazily: submit() starts one when no worker is idle and fewer
-// than max_workers run; they live until shutdown, or until they have run
-// max_tasks_per_child tasks and are replaced.
+// Costs (measured on the 2-core box, docs/design/processes.md): a pool
+// create + one task + destroy takes about 18 ms with spawn (an exec plus the
+// program's static initialisation) and 11 ms with fork. With spawn, workers
+// start lazily: submit() starts one when no worker is idle and fewer than
+// max_workers run; they live until shutdown, or until they have run
+// max_tasks_per_child tasks and are replaced. With fork, as in Python, the
+// first submit() starts every worker, and waits until they are forked.
 //
 // ## Workers never outlive the pool, and nothing leaks
 //
@@ -310,6 +315,15 @@ class PoolCore;
 
 template <class... A>
 struct last_is_process_map_options : std::false_type {};
+
+}  // namespace detail::process
+
+struct ProcessMapOptions;
+
+namespace detail::process {
+/// The deadline of a map() call: unset without a timeout; a negative
+/// timeout acts as zero (as for futures); above TIMEOUT_MAX: OverflowError.
+std::optional<std::chrono::steady_clock::time_point> map_deadline(const ProcessMapOptions& opt);
 
 }  // namespace detail::process
 
@@ -562,16 +576,7 @@ auto ProcessPoolExecutor::map_impl(const ProcessMapOptions& opt, F&& fn, Rs&&...
                   "map() needs a function that returns a value; use submit() for void");
     using Item = std::tuple<wire_t<std::ranges::range_reference_t<Rs>>...>;
     if (opt.chunksize < 1) throw ValueError("chunksize must be >= 1.");
-    std::optional<std::chrono::steady_clock::time_point> deadline;
-    if (opt.timeout) {
-      // A negative timeout acts as zero, as for futures; above TIMEOUT_MAX: OverflowError.
-      if (*opt.timeout > std::chrono::seconds(TIMEOUT_MAX))
-        throw OverflowError("timeout value is too large");
-      if (*opt.timeout < std::chrono::hours(24 * 365 * 100)) {
-        deadline = std::chrono::steady_clock::now() +
-                   std::max(*opt.timeout, std::chrono::nanoseconds::zero());
-      }
-    }
+    const std::optional<std::chrono::steady_clock::time_point> deadline = map_deadline(opt);
     constexpr Entry entry = &chunk_entry<F, wire_t<std::ranges::range_reference_t<Rs>>...>;
     std::deque<Future<std::vector<R>>> fs;
     std::vector<Item> chunk;
