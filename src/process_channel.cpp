@@ -126,11 +126,31 @@ bool Reader::next(FrameView& out) {
 // Writer
 // ---------------------------------------------------------------------------
 
+namespace {
+// Payloads up to this size are copied into the open segment; a segment
+// stops taking frames at kSegmentMax bytes.
+constexpr std::size_t kCoalesce = 4096;
+constexpr std::size_t kSegmentMax = 64 * 1024;
+}  // namespace
+
 void Writer::push(std::uint32_t kind, std::uint64_t aux, Payload payload) {
-  Out& o = q_.emplace_back();
-  o.header = FrameHeader{kind, payload.in_fd() ? kInFd : 0u, payload.size(), aux};
-  o.payload = std::move(payload);
-  bytes_ += kHeader + (o.payload.in_fd() ? 0 : o.payload.bytes().size());
+  const FrameHeader h{kind, payload.in_fd() ? kInFd : 0u, payload.size(), aux};
+  const char* hp = reinterpret_cast<const char*>(&h);
+  if (!payload.in_fd() && payload.bytes().size() <= kCoalesce) {
+    if (q_.empty() || !q_.back().open || q_.back().bytes.size() >= kSegmentMax) {
+      Segment& seg = q_.emplace_back();
+      seg.open = true;
+    }
+    Segment& seg = q_.back();
+    seg.bytes.append(hp, kHeader);
+    seg.bytes.append(payload.bytes());
+    bytes_ += kHeader + payload.bytes().size();
+    return;
+  }
+  Segment& seg = q_.emplace_back();
+  seg.bytes.assign(hp, kHeader);
+  seg.big = std::move(payload);
+  bytes_ += seg.total();
 }
 
 int Writer::flush(int sock) {
@@ -139,29 +159,32 @@ int Writer::flush(int sock) {
     int niov = 0;
     alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
     msghdr msg{};
-    Out& first = q_.front();
-    if (first.payload.in_fd() && !first.fd_sent) {
+    Segment& first = q_.front();
+    const auto add = [&](Segment& g) {
+      if (g.done < g.bytes.size())
+        iov[niov++] = iovec{g.bytes.data() + g.done, g.bytes.size() - g.done};
+      if (!g.big.in_fd()) {
+        const std::string& b = g.big.bytes();
+        const std::size_t off = g.done > g.bytes.size() ? g.done - g.bytes.size() : 0;
+        if (off < b.size()) iov[niov++] = iovec{const_cast<char*>(b.data()) + off, b.size() - off};
+      }
+    };
+    if (first.big.in_fd() && !first.fd_sent) {
       // A descriptor goes alone, on the first bytes of its frame's header.
-      iov[niov++] = iovec{reinterpret_cast<char*>(&first.header) + first.done, kHeader - first.done};
+      add(first);
       msg.msg_control = control;
       msg.msg_controllen = sizeof control;
       cmsghdr* c = CMSG_FIRSTHDR(&msg);
       c->cmsg_level = SOL_SOCKET;
       c->cmsg_type = SCM_RIGHTS;
       c->cmsg_len = CMSG_LEN(sizeof(int));
-      const int fd = first.payload.fd();
+      const int fd = first.big.fd();
       std::memcpy(CMSG_DATA(c), &fd, sizeof fd);
     } else {
-      for (Out& o : q_) {
+      for (Segment& g : q_) {
         if (niov + 2 > kMaxIov) break;
-        if (&o != &first && o.payload.in_fd()) break;  // its descriptor needs its own sendmsg
-        if (o.done < kHeader)
-          iov[niov++] = iovec{reinterpret_cast<char*>(&o.header) + o.done, kHeader - o.done};
-        if (!o.payload.in_fd()) {
-          const std::string& b = o.payload.bytes();
-          const std::size_t off = o.done > kHeader ? o.done - kHeader : 0;
-          if (off < b.size()) iov[niov++] = iovec{const_cast<char*>(b.data()) + off, b.size() - off};
-        }
+        if (&g != &first && g.big.in_fd()) break;  // its descriptor needs its own sendmsg
+        add(g);
       }
     }
     msg.msg_iov = iov;
@@ -175,12 +198,13 @@ int Writer::flush(int sock) {
     if (msg.msg_controllen != 0) first.fd_sent = true;
     std::size_t left = static_cast<std::size_t>(n);
     while (!q_.empty()) {
-      Out& o = q_.front();
-      const std::size_t total = kHeader + (o.payload.in_fd() ? 0 : o.payload.bytes().size());
-      const std::size_t take = std::min(left, total - o.done);
-      o.done += take;
+      Segment& g = q_.front();
+      g.open = false;  // partly written: append no more to it
+      const std::size_t total = g.total();
+      const std::size_t take = std::min(left, total - g.done);
+      g.done += take;
       left -= take;
-      if (o.done < total) break;
+      if (g.done < total) break;
       bytes_ -= total;
       q_.pop_front();
     }

@@ -277,7 +277,7 @@ void Sink::grow(std::size_t need) {
     reset_put(shm_.map, shm_.cap, used);
     return;
   }
-  const std::size_t new_cap = std::max({need, cap * 2, std::size_t{256}});
+  const std::size_t new_cap = std::max({need, cap * 2, std::size_t{64}});
   heap_.resize(new_cap);
   reset_put(heap_.data(), new_cap, used);
 }
