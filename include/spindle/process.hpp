@@ -93,8 +93,11 @@
 // the process that started it. Every worker is reaped (pidfd + waitid, no
 // SIGCHLD handler): no zombies. Every descriptor is O_CLOEXEC and a worker
 // closes every descriptor but its socket and 0-2 (close_range), so workers
-// hold no descriptors of the parent's, and the pool's own (one socket pair,
-// one pidfd per worker, one eventfd) are closed when it shuts down.
+// hold no descriptors of the parent's. The pool's own - a socket pair and a
+// pidfd per worker, closed when the worker is reaped; an eventfd, closed
+// with the pool - and, for payloads over 128 KiB, up to four memfds it
+// received (256 MiB) plus the mappings of up to four it sent, kept for
+// reuse and released with the last pool in the process.
 //
 // ## Failures
 //
