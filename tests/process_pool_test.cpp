@@ -123,22 +123,31 @@ int count_open_fds() {
   return n - 1;  // the directory stream's own descriptor
 }
 
-int thread_count() {
-  std::ifstream status("/proc/self/status");
-  std::string line;
-  while (std::getline(status, line))
-    if (line.rfind("Threads:", 0) == 0) return std::atoi(line.c_str() + 8);
-  return -1;
+// Manager threads of earlier pools that are still alive at the OS level.
+int manager_threads() {
+  int n = 0;
+  DIR* d = ::opendir("/proc/self/task");
+  if (d == nullptr) return 0;
+  while (dirent* e = ::readdir(d)) {
+    if (e->d_name[0] == '.') continue;
+    std::ifstream comm(std::string("/proc/self/task/") + e->d_name + "/comm");
+    std::string name;
+    std::getline(comm, name);
+    if (name.rfind("ProcessPoolExec", 0) == 0) ++n;  // "ProcessPoolExecutor-N_manager", cut at 15
+  }
+  ::closedir(d);
+  return n;
 }
 
 // Before a fork pool starts its workers: waits (hang-guarded by the test's
-// Watchdog) until only this thread and the watchdog's remain. An earlier
-// test's manager thread may still be running its OS-level exit after join()
-// returned; under ASan (GCC 12), whose allocator does not guard itself
-// across fork, a thread freeing its allocator cache at the moment of the
-// fork left the child blocked. The pool's own rule is in process.hpp.
+// Watchdog) until the manager threads of earlier pools have fully exited.
+// spindle's join() returns when a thread's body has ended, before the OS
+// thread has freed its allocator cache; under ASan (GCC 12), whose
+// allocator does not guard itself across fork, a thread doing that at the
+// moment of the fork left the child blocked. The pool's own rule is in
+// process.hpp.
 void settle_before_fork() {
-  while (thread_count() > 2) std::this_thread::sleep_for(1ms);
+  while (manager_threads() > 0) std::this_thread::sleep_for(1ms);
 }
 
 // True if this process has no children left (none running, none zombie).
@@ -331,7 +340,7 @@ TEST(ProcessPool, callbacks_run_in_the_manager_thread) {
 
 // Python: map(fn, *iterables, chunksize=) yields results in input order;
 // chunksize < 1 raises ValueError("chunksize must be >= 1.").
-TEST_P(ProcessPoolBoth, map_yields_results_in_input_order_for_any_chunksize) {
+TEST_P(ProcessPoolBoth, C101_map_yields_results_in_input_order_for_any_chunksize) {
   Watchdog wd("map order");
   ProcessPoolExecutor pool(options(2));
   std::vector<int> in(50);
@@ -389,7 +398,7 @@ TEST(ProcessPool, map_rethrows_a_task_exception_when_its_chunk_is_reached) {
 }
 
 // C101: TimeoutError when a result is not ready by the map's deadline.
-TEST(ProcessPool, map_timeout_throws_TimeoutError) {
+TEST(ProcessPool, C101_map_timeout_throws_TimeoutError) {
   Watchdog wd("map timeout");
   ProcessPoolExecutor pool(1);
   auto results = pool.map(sleep_then_pid, std::vector<int>{300},
@@ -577,8 +586,8 @@ TEST(ProcessPool, worker_killed_from_outside_while_busy_fails_its_future) {
   EXPECT_THROW((void)pool.submit(square, 1), BrokenProcessPool);
 }
 
-// Python: an initializer that raises breaks the pool (BrokenProcessPool).
-TEST_P(ProcessPoolBoth, initializer_that_throws_breaks_the_pool) {
+// C94, Python: an initializer that raises breaks the pool (BrokenProcessPool).
+TEST_P(ProcessPoolBoth, C94_initializer_that_throws_breaks_the_pool) {
   Watchdog wd("initializer throws");
   ProcessPoolOptions opts = options(2);
   opts.initializer = {failing_initializer};
@@ -698,9 +707,9 @@ TEST_P(ProcessPoolBoth, fifty_megabyte_argument_and_result_round_trip) {
 // Shutdown
 // ---------------------------------------------------------------------------
 
-// Python: max_workers <= 0 raises ValueError("max_workers must be greater
-// than 0"); the default is os.process_cpu_count().
-TEST(ProcessPool, max_workers_must_be_greater_than_zero) {
+// C90, Python: max_workers <= 0 raises ValueError("max_workers must be
+// greater than 0"); the default is os.process_cpu_count().
+TEST(ProcessPool, C90_max_workers_must_be_greater_than_zero) {
   for (int bad : {0, -1}) {
     try {
       ProcessPoolExecutor p(bad);
@@ -717,7 +726,7 @@ TEST(ProcessPool, max_workers_must_be_greater_than_zero) {
 }
 
 // C91, C92: submit after shutdown raises RuntimeError; shutdown twice is fine.
-TEST(ProcessPool, submit_after_shutdown_throws_and_shutdown_twice_is_allowed) {
+TEST(ProcessPool, C91_C92_submit_after_shutdown_throws_and_shutdown_twice_is_allowed) {
   ProcessPoolExecutor pool(1);
   EXPECT_EQ(pool.submit(square, 2).result(), 4);
   pool.shutdown();
@@ -745,7 +754,7 @@ TEST_P(ProcessPoolBoth, shutdown_without_wait_still_completes_every_submitted_ta
 
 // C93: shutdown(cancel_futures=True) cancels what has not started; what
 // runs finishes.
-TEST(ProcessPool, shutdown_cancel_futures_cancels_what_has_not_started) {
+TEST(ProcessPool, C93_shutdown_cancel_futures_cancels_what_has_not_started) {
   Watchdog wd("cancel_futures");
   ProcessPoolExecutor pool(1);
   Future<int> running = pool.submit(sleep_then_pid, 300);
@@ -758,7 +767,7 @@ TEST(ProcessPool, shutdown_cancel_futures_cancels_what_has_not_started) {
 }
 
 // C102: the destructor waits for the work.
-TEST(ProcessPool, destructor_waits_for_submitted_work) {
+TEST(ProcessPool, C102_destructor_waits_for_submitted_work) {
   Watchdog wd("destructor");
   std::vector<Future<int>> fs;
   {

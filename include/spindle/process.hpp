@@ -57,9 +57,9 @@
 //     before your program's initializers: tasks must then not rely on your
 //     program's dynamically initialised globals.
 // Workers get /dev/null as standard input and share the parent's standard
-// output and error. A worker flushes C stdio and std::cout after each task,
-// before its result is sent, so a task's output appears before its future
-// completes.
+// output and error. A worker flushes std::cout and C stdio (every stream;
+// stdout and stderr only in a forked worker) after each task, before its
+// result is sent, so a task's output appears before its future completes.
 //
 // StartMethod::fork starts a worker with fork() from the pool's manager
 // thread: cheap (no exec, no static initializers, the worker sees whatever
@@ -155,7 +155,8 @@
 // of measured work queued per worker; 1 task while it knows nothing about
 // their length); a dispatched task counts as running, as Python's call queue
 // items do, so cancel() and shutdown(cancel_futures=true) no longer reach it.
-// Output of different workers may interleave.
+// Output of different workers may interleave. Python 3.14's map(buffersize=)
+// is not offered: map() submits every chunk at once, as Python did before.
 #pragma once
 
 #include <algorithm>
@@ -498,7 +499,8 @@ class ProcessPoolExecutor {
   /// exiting), BrokenProcessPool if the pool is broken, ValueError for a null
   /// function pointer, whatever a user serialize() throws, RuntimeError
   /// "can't start new thread" if the manager thread cannot start. Never
-  /// blocks on the task.
+  /// blocks on the task (the first submit() to a fork pool waits until its
+  /// workers are forked).
   template <class F, class... A>
   [[nodiscard]] auto submit(F&& fn, A&&... args) {
     using namespace detail::process;
