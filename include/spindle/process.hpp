@@ -79,8 +79,8 @@
 // StartMethod::forkserver is not offered.
 //
 // Costs (measured on the 2-core box, docs/design/processes.md): a pool
-// create + one task + destroy takes about 18 ms with spawn (an exec plus the
-// program's static initialisation) and 11 ms with fork. With spawn, workers
+// create + one task + destroy took 9-18 ms with spawn (an exec plus the
+// program's static initialisation) and 9-11 ms with fork. With spawn, workers
 // start lazily: submit() starts one when no worker is idle and fewer than
 // max_workers run; they live until shutdown, or until they have run
 // max_tasks_per_child tasks and are replaced. With fork, as in Python, the
