@@ -38,8 +38,12 @@ int workers() {
 }
 
 void nothing() {}
-long identity(long i) { return i; }
-std::vector<unsigned char> echo(std::vector<unsigned char> v) { return v; }
+long identity(long i) {
+  return i;
+}
+std::vector<unsigned char> echo(std::vector<unsigned char> v) {
+  return v;
+}
 
 // ---- latency ----------------------------------------------------------------
 
@@ -159,7 +163,8 @@ void BM_Start_Spawn(benchmark::State& state) {
 
 void BM_Start_Fork(benchmark::State& state) {
   for (auto _ : state) {
-    spindle::ProcessPoolExecutor pool({.max_workers = 1, .start_method = spindle::StartMethod::fork});
+    spindle::ProcessPoolExecutor pool(
+        {.max_workers = 1, .start_method = spindle::StartMethod::fork});
     pool.submit(nothing).result();
   }
 }

@@ -22,7 +22,9 @@ struct Order {
   }
 };
 
-double order_total(Order o) { return o.quantity * o.unit_price; }
+double order_total(Order o) {
+  return o.quantity * o.unit_price;
+}
 
 long collatz_steps(long n) {
   long steps = 0;
@@ -49,8 +51,8 @@ int main() {
   std::printf("longest Collatz chain: %ld steps\n", longest);
 
   // A task's exception comes back with its type.
-  auto bad = pool.submit([](std::string s) -> int { throw std::invalid_argument("bad input: " + s); },
-                         "xyz");
+  auto bad = pool.submit(
+      [](std::string s) -> int { throw std::invalid_argument("bad input: " + s); }, "xyz");
   try {
     bad.result();
   } catch (const std::invalid_argument& e) {

@@ -104,7 +104,8 @@ bool Reader::next(FrameView& out) {
   if ((h.flags & kInFd) != 0) {
     // The descriptor was sent with the header's first bytes, so it is here.
     if (fds_.empty())
-      throw RuntimeError("ProcessPoolExecutor: a message from another process lacks its descriptor");
+      throw RuntimeError(
+          "ProcessPoolExecutor: a message from another process lacks its descriptor");
     out.header = h;
     out.data = nullptr;
     out.fd = fds_.front();

@@ -240,12 +240,18 @@ void release_shm_buffers() noexcept {
   for (ShmBuffer& b : all) drop(b);
 }
 
-void lock_shm_buffers() noexcept { shm_cache().lock.acquire(); }
-void unlock_shm_buffers() noexcept { shm_cache().lock.release(); }
+void lock_shm_buffers() noexcept {
+  shm_cache().lock.acquire();
+}
+void unlock_shm_buffers() noexcept {
+  shm_cache().lock.release();
+}
 
 // ---- Sink ----------------------------------------------------------------
 
-Sink::~Sink() { release(); }
+Sink::~Sink() {
+  release();
+}
 
 void Sink::release() noexcept {
   if (shm_.fd >= 0) keep_shm_buffer(shm_);
@@ -335,7 +341,8 @@ Source::Source(Payload& p) {
   if (::fstat(shm_.fd, &st) != 0 || static_cast<std::uint64_t>(st.st_size) < size) {
     ::close(shm_.fd);
     shm_ = ShmBuffer{};
-    throw RuntimeError("ProcessPoolExecutor: a message from another process is shorter than it says");
+    throw RuntimeError(
+        "ProcessPoolExecutor: a message from another process is shorter than it says");
   }
   shm_.cap = static_cast<std::size_t>(st.st_size);
   shm_.ino = static_cast<std::uint64_t>(st.st_ino);
@@ -357,7 +364,9 @@ Source::Source(Payload& p) {
   set(shm_.map, static_cast<std::size_t>(size));
 }
 
-Source::~Source() { done(); }
+Source::~Source() {
+  done();
+}
 
 void Source::done() noexcept {
   if (shm_.fd >= 0) keep_shm_buffer(shm_);
@@ -492,8 +501,12 @@ const Module* find_by_name(const CodeTables& t, std::string_view name) {
 
 }  // namespace
 
-void lock_code_tables() noexcept { tables().lock.acquire(); }
-void unlock_code_tables() noexcept { tables().lock.release(); }
+void lock_code_tables() noexcept {
+  tables().lock.acquire();
+}
+void unlock_code_tables() noexcept {
+  tables().lock.release();
+}
 
 CodeRef code_ref(const void* address) {
   const auto a = reinterpret_cast<std::uintptr_t>(address);
@@ -506,8 +519,8 @@ CodeRef code_ref(const void* address) {
   }
   if (m == nullptr) {
     char buf[96];
-    std::snprintf(buf, sizeof buf, "ProcessPoolExecutor: the function at %p is not in a loaded module",
-                  address);
+    std::snprintf(buf, sizeof buf,
+                  "ProcessPoolExecutor: the function at %p is not in a loaded module", address);
     throw ValueError(buf);
   }
   return CodeRef{m->name, a - m->bias};
@@ -536,8 +549,9 @@ const void* resolve_code(std::string_view module, std::uint64_t offset) {
   const std::uintptr_t a = m->bias + offset;
   for (const auto& [lo, hi] : m->code)
     if (a >= lo && a < hi) return reinterpret_cast<const void*>(a);
-  throw RuntimeError("ProcessPoolExecutor: the submitted function's offset is outside the code of "
-                     "its module in the worker process (a different executable?)");
+  throw RuntimeError(
+      "ProcessPoolExecutor: the submitted function's offset is outside the code of "
+      "its module in the worker process (a different executable?)");
 }
 
 void write_code_ref(Sink& s, const CodeRef& r) {
@@ -561,14 +575,42 @@ namespace {
 enum class Exc : std::uint8_t {
   remote = 0,
   // the standard library
-  exception, bad_exception, bad_alloc, bad_array_new_length, bad_cast, bad_typeid,
-  bad_function_call, bad_optional_access, bad_variant_access, bad_weak_ptr, logic_error,
-  invalid_argument, domain_error, length_error, out_of_range, runtime_error, range_error,
-  overflow_error, underflow_error, system_error_generic, system_error_system,
+  exception,
+  bad_exception,
+  bad_alloc,
+  bad_array_new_length,
+  bad_cast,
+  bad_typeid,
+  bad_function_call,
+  bad_optional_access,
+  bad_variant_access,
+  bad_weak_ptr,
+  logic_error,
+  invalid_argument,
+  domain_error,
+  length_error,
+  out_of_range,
+  runtime_error,
+  range_error,
+  overflow_error,
+  underflow_error,
+  system_error_generic,
+  system_error_system,
   // spindle
-  sp_runtime_error, sp_value_error, sp_overflow_error, sp_broken_barrier, sp_timeout, sp_empty,
-  sp_full, sp_shut_down, sp_cancelled, sp_invalid_state, sp_broken_executor,
-  sp_broken_thread_pool, sp_broken_process_pool, sp_remote_error,
+  sp_runtime_error,
+  sp_value_error,
+  sp_overflow_error,
+  sp_broken_barrier,
+  sp_timeout,
+  sp_empty,
+  sp_full,
+  sp_shut_down,
+  sp_cancelled,
+  sp_invalid_state,
+  sp_broken_executor,
+  sp_broken_thread_pool,
+  sp_broken_process_pool,
+  sp_remote_error,
 };
 
 struct Known {
@@ -620,7 +662,9 @@ std::string demangle(const std::type_info* ti) {
   return out;
 }
 
-void write_u32(Sink& s, std::uint32_t v) { s.write(&v, sizeof v); }
+void write_u32(Sink& s, std::uint32_t v) {
+  s.write(&v, sizeof v);
+}
 void write_str(Sink& s, const std::string& v) {
   write_u32(s, static_cast<std::uint32_t>(v.size()));
   s.write(v.data(), v.size());
@@ -632,7 +676,8 @@ std::uint32_t read_u32(Source& s) {
 }
 std::string read_str(Source& s) {
   const std::uint32_t n = read_u32(s);
-  if (n > s.left()) throw RuntimeError("ProcessPoolExecutor: truncated message from another process");
+  if (n > s.left())
+    throw RuntimeError("ProcessPoolExecutor: truncated message from another process");
   std::string v(n, '\0');
   s.read(v.data(), n);
   return v;
@@ -643,7 +688,8 @@ std::string system_error_arg(const std::system_error& e) {
   std::string w = e.what();
   const std::string tail = e.code().message();
   if (w == tail) return {};
-  if (w.size() >= tail.size() + 2 && w.compare(w.size() - tail.size() - 2, std::string::npos, ": " + tail) == 0)
+  if (w.size() >= tail.size() + 2 &&
+      w.compare(w.size() - tail.size() - 2, std::string::npos, ": " + tail) == 0)
     return w.substr(0, w.size() - tail.size() - 2);
   return w;
 }
@@ -713,26 +759,46 @@ std::exception_ptr decode_exception(Source& s, long pid) {
   std::int32_t extra;
   s.read(&extra, sizeof extra);
   switch (static_cast<Exc>(c)) {
-    case Exc::remote: return std::make_exception_ptr(RemoteError(std::move(type), std::move(what), pid));
-    case Exc::exception: return make_default<std::exception>();
-    case Exc::bad_exception: return make_default<std::bad_exception>();
-    case Exc::bad_alloc: return make_default<std::bad_alloc>();
-    case Exc::bad_array_new_length: return make_default<std::bad_array_new_length>();
-    case Exc::bad_cast: return make_default<std::bad_cast>();
-    case Exc::bad_typeid: return make_default<std::bad_typeid>();
-    case Exc::bad_function_call: return make_default<std::bad_function_call>();
-    case Exc::bad_optional_access: return make_default<std::bad_optional_access>();
-    case Exc::bad_variant_access: return make_default<std::bad_variant_access>();
-    case Exc::bad_weak_ptr: return make_default<std::bad_weak_ptr>();
-    case Exc::logic_error: return make<std::logic_error>(what);
-    case Exc::invalid_argument: return make<std::invalid_argument>(what);
-    case Exc::domain_error: return make<std::domain_error>(what);
-    case Exc::length_error: return make<std::length_error>(what);
-    case Exc::out_of_range: return make<std::out_of_range>(what);
-    case Exc::runtime_error: return make<std::runtime_error>(what);
-    case Exc::range_error: return make<std::range_error>(what);
-    case Exc::overflow_error: return make<std::overflow_error>(what);
-    case Exc::underflow_error: return make<std::underflow_error>(what);
+    case Exc::remote:
+      return std::make_exception_ptr(RemoteError(std::move(type), std::move(what), pid));
+    case Exc::exception:
+      return make_default<std::exception>();
+    case Exc::bad_exception:
+      return make_default<std::bad_exception>();
+    case Exc::bad_alloc:
+      return make_default<std::bad_alloc>();
+    case Exc::bad_array_new_length:
+      return make_default<std::bad_array_new_length>();
+    case Exc::bad_cast:
+      return make_default<std::bad_cast>();
+    case Exc::bad_typeid:
+      return make_default<std::bad_typeid>();
+    case Exc::bad_function_call:
+      return make_default<std::bad_function_call>();
+    case Exc::bad_optional_access:
+      return make_default<std::bad_optional_access>();
+    case Exc::bad_variant_access:
+      return make_default<std::bad_variant_access>();
+    case Exc::bad_weak_ptr:
+      return make_default<std::bad_weak_ptr>();
+    case Exc::logic_error:
+      return make<std::logic_error>(what);
+    case Exc::invalid_argument:
+      return make<std::invalid_argument>(what);
+    case Exc::domain_error:
+      return make<std::domain_error>(what);
+    case Exc::length_error:
+      return make<std::length_error>(what);
+    case Exc::out_of_range:
+      return make<std::out_of_range>(what);
+    case Exc::runtime_error:
+      return make<std::runtime_error>(what);
+    case Exc::range_error:
+      return make<std::range_error>(what);
+    case Exc::overflow_error:
+      return make<std::overflow_error>(what);
+    case Exc::underflow_error:
+      return make<std::underflow_error>(what);
     case Exc::system_error_generic:
     case Exc::system_error_system: {
       const std::error_category& cat = static_cast<Exc>(c) == Exc::system_error_generic
@@ -742,19 +808,32 @@ std::exception_ptr decode_exception(Source& s, long pid) {
       return what.empty() ? std::make_exception_ptr(std::system_error(ec))
                           : std::make_exception_ptr(std::system_error(ec, what));
     }
-    case Exc::sp_runtime_error: return make<spindle::RuntimeError>(what);
-    case Exc::sp_value_error: return make<spindle::ValueError>(what);
-    case Exc::sp_overflow_error: return make<spindle::OverflowError>(what);
-    case Exc::sp_broken_barrier: return make<spindle::BrokenBarrierError>(what);
-    case Exc::sp_timeout: return make<spindle::TimeoutError>(what);
-    case Exc::sp_empty: return make<spindle::Empty>(what);
-    case Exc::sp_full: return make<spindle::Full>(what);
-    case Exc::sp_shut_down: return make<spindle::ShutDown>(what);
-    case Exc::sp_cancelled: return make<spindle::CancelledError>(what);
-    case Exc::sp_invalid_state: return make<spindle::InvalidStateError>(what);
-    case Exc::sp_broken_executor: return make<spindle::BrokenExecutor>(what);
-    case Exc::sp_broken_thread_pool: return make<spindle::BrokenThreadPool>(what);
-    case Exc::sp_broken_process_pool: return make<spindle::BrokenProcessPool>(what);
+    case Exc::sp_runtime_error:
+      return make<spindle::RuntimeError>(what);
+    case Exc::sp_value_error:
+      return make<spindle::ValueError>(what);
+    case Exc::sp_overflow_error:
+      return make<spindle::OverflowError>(what);
+    case Exc::sp_broken_barrier:
+      return make<spindle::BrokenBarrierError>(what);
+    case Exc::sp_timeout:
+      return make<spindle::TimeoutError>(what);
+    case Exc::sp_empty:
+      return make<spindle::Empty>(what);
+    case Exc::sp_full:
+      return make<spindle::Full>(what);
+    case Exc::sp_shut_down:
+      return make<spindle::ShutDown>(what);
+    case Exc::sp_cancelled:
+      return make<spindle::CancelledError>(what);
+    case Exc::sp_invalid_state:
+      return make<spindle::InvalidStateError>(what);
+    case Exc::sp_broken_executor:
+      return make<spindle::BrokenExecutor>(what);
+    case Exc::sp_broken_thread_pool:
+      return make<spindle::BrokenThreadPool>(what);
+    case Exc::sp_broken_process_pool:
+      return make<spindle::BrokenProcessPool>(what);
     case Exc::sp_remote_error:
       return std::make_exception_ptr(RemoteError(std::move(type), std::move(what), extra));
   }

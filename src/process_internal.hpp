@@ -98,11 +98,11 @@ class Writer {
 
  private:
   struct Segment {
-    std::string bytes;      // headers and small payloads, back to back
-    Payload big;            // a large inline payload after `bytes`, or a memfd
-    std::size_t done = 0;   // bytes of `bytes` + inline `big` written
+    std::string bytes;     // headers and small payloads, back to back
+    Payload big;           // a large inline payload after `bytes`, or a memfd
+    std::size_t done = 0;  // bytes of `bytes` + inline `big` written
     bool fd_sent = false;
-    bool open = false;      // small frames may still be appended
+    bool open = false;  // small frames may still be appended
     [[nodiscard]] std::size_t total() const noexcept {
       return bytes.size() + (big.in_fd() ? 0 : big.bytes().size());
     }

@@ -48,7 +48,9 @@ int default_max_workers() {
   return cpus > 0 ? cpus : 1;
 }
 
-int pidfd_open(pid_t pid) noexcept { return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)); }
+int pidfd_open(pid_t pid) noexcept {
+  return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+}
 int pidfd_send_signal(int pidfd, int sig) noexcept {
   return static_cast<int>(::syscall(SYS_pidfd_send_signal, pidfd, sig, nullptr, 0));
 }
@@ -145,6 +147,8 @@ class PoolCore : public std::enable_shared_from_this<PoolCore> {
   Worker* pick_worker();
   Worker* spawn_worker();
   pid_t start_process(int child_sock);
+  pid_t fork_process(int child_sock);
+  pid_t spawn_process(int child_sock);
   void write_worker(Worker& w);
   void wait_events();
   void read_worker(Worker& w);
@@ -181,11 +185,11 @@ class PoolCore : public std::enable_shared_from_this<PoolCore> {
   int forced_signal_ = 0;
   std::string broken_;  // non-empty: the pool is broken; submit throws this
   std::shared_ptr<Thread> manager_;
-  bool fork_all_asked_ = false;  // fork: the first submit asked for every worker
-  bool fork_all_ = false;        // ... and the manager has not started them yet
-  Event forks_done_;             // set once it has
+  bool fork_all_asked_ = false;              // fork: the first submit asked for every worker
+  bool fork_all_ = false;                    // ... and the manager has not started them yet
+  Event forks_done_;                         // set once it has
   std::vector<std::pair<pid_t, int>> live_;  // pid and pidfd of every unreaped worker
-  std::atomic<bool> sleeping_{false};       // the manager is (about to be) in poll
+  std::atomic<bool> sleeping_{false};        // the manager is (about to be) in poll
 
   // The manager thread's own.
   std::vector<std::unique_ptr<Worker>> workers_;
@@ -395,9 +399,9 @@ void PoolCore::write_worker(Worker& w) {
 PoolCore::Worker* PoolCore::spawn_worker() {
   int sv[2];
   if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
-    break_pool(std::string("a worker process could not be started: socketpair: ") +
-                   std::strerror(errno),
-               false);
+    break_pool(
+        std::string("a worker process could not be started: socketpair: ") + std::strerror(errno),
+        false);
     return nullptr;
   }
   auto w = std::make_unique<Worker>();
@@ -419,9 +423,9 @@ PoolCore::Worker* PoolCore::spawn_worker() {
     ::kill(pid, SIGKILL);
     int status;
     ::waitpid(pid, &status, 0);
-    break_pool(std::string("a worker process could not be watched: pidfd_open: ") +
-                   std::strerror(err),
-               false);
+    break_pool(
+        std::string("a worker process could not be watched: pidfd_open: ") + std::strerror(err),
+        false);
     return nullptr;
   }
   if (init_) w->out.push(kInit, 0, Payload(std::string(*init_)));
@@ -435,25 +439,31 @@ PoolCore::Worker* PoolCore::spawn_worker() {
 }
 
 pid_t PoolCore::start_process(int child_sock) {
+  return method_ == StartMethod::fork ? fork_process(child_sock) : spawn_process(child_sock);
+}
+
+pid_t PoolCore::fork_process(int child_sock) {
   const pid_t parent = ::getpid();
-  if (method_ == StartMethod::fork) {
-    // (The child drops what the parent's stdout and stderr had buffered.)
-    lock_code_tables();
-    lock_shm_buffers();
-    const pid_t pid = ::fork();
-    if (pid == 0) {
-      unlock_shm_buffers();
-      unlock_code_tables();
-      WorkerConfig cfg;
-      cfg.max_tasks = max_tasks_;
-      run_forked_worker(child_sock, parent, cfg);
-    }
-    const int err = errno;
+  // (The child drops what the parent's stdout and stderr had buffered.)
+  lock_code_tables();
+  lock_shm_buffers();
+  const pid_t pid = ::fork();
+  if (pid == 0) {
     unlock_shm_buffers();
     unlock_code_tables();
-    if (pid < 0) throw std::system_error(err, std::generic_category(), "fork");
-    return pid;
+    WorkerConfig cfg;
+    cfg.max_tasks = max_tasks_;
+    run_forked_worker(child_sock, parent, cfg);
   }
+  const int err = errno;
+  unlock_shm_buffers();
+  unlock_code_tables();
+  if (pid < 0) throw std::system_error(err, std::generic_category(), "fork");
+  return pid;
+}
+
+pid_t PoolCore::spawn_process(int child_sock) {
+  const pid_t parent = ::getpid();
   // spawn: the worker finds its socket on kWorkerFd and its orders in the
   // environment; nothing else of ours crosses (closefrom).
   int fd = child_sock;
@@ -480,8 +490,8 @@ pid_t PoolCore::start_process(int child_sock) {
   sigdelset(&all, SIGSTOP);
   posix_spawnattr_setsigdefault(&attr, &all);
 
-  const std::string orders = std::string(kWorkerEnv) + "=1:" + std::to_string(parent) + ":" +
-                             std::to_string(max_tasks_);
+  const std::string orders =
+      std::string(kWorkerEnv) + "=1:" + std::to_string(parent) + ":" + std::to_string(max_tasks_);
   const std::string prefix = std::string(kWorkerEnv) + "=";
   std::vector<char*> envp;
   for (char** e = environ; e != nullptr && *e != nullptr; ++e)
@@ -772,17 +782,31 @@ ProcessPoolExecutor::ProcessPoolExecutor(ProcessPoolOptions options) {
   if (!register_pool(core_)) core_->close_for_exit();
 }
 
-ProcessPoolExecutor::~ProcessPoolExecutor() { core_->shutdown(true, false); }
+ProcessPoolExecutor::~ProcessPoolExecutor() {
+  core_->shutdown(true, false);
+}
 
-void ProcessPoolExecutor::submit_task(detail::process::Task task) { core_->submit(std::move(task)); }
+void ProcessPoolExecutor::submit_task(detail::process::Task task) {
+  core_->submit(std::move(task));
+}
 void ProcessPoolExecutor::shutdown(bool wait, bool cancel_futures) {
   core_->shutdown(wait, cancel_futures);
 }
-void ProcessPoolExecutor::terminate_workers() { core_->force(SIGTERM); }
-void ProcessPoolExecutor::kill_workers() { core_->force(SIGKILL); }
-int ProcessPoolExecutor::max_workers() const noexcept { return core_->max_workers(); }
-StartMethod ProcessPoolExecutor::start_method() const noexcept { return core_->method(); }
-std::vector<long> ProcessPoolExecutor::worker_pids() const { return core_->pids(); }
+void ProcessPoolExecutor::terminate_workers() {
+  core_->force(SIGTERM);
+}
+void ProcessPoolExecutor::kill_workers() {
+  core_->force(SIGKILL);
+}
+int ProcessPoolExecutor::max_workers() const noexcept {
+  return core_->max_workers();
+}
+StartMethod ProcessPoolExecutor::start_method() const noexcept {
+  return core_->method();
+}
+std::vector<long> ProcessPoolExecutor::worker_pids() const {
+  return core_->pids();
+}
 
 // A spawned worker becomes one here, in this object file's static
 // initialisation: it is linked into every program that creates a pool.

@@ -144,8 +144,8 @@ void worker_main(int sock, WorkerConfig cfg) {
         try {
           (void)run_call(f);
         } catch (...) {
-          write_stderr("Exception in initializer:\n" + describe_exception(std::current_exception()) +
-                       "\n");
+          write_stderr("Exception in initializer:\n" +
+                       describe_exception(std::current_exception()) + "\n");
           out.push(kInitFailed, 0, encode_exception());
           send_all(out, sock);
           ::_exit(0);
@@ -216,7 +216,9 @@ void stdin_from_devnull() noexcept {
   }
 }
 
-extern "C" void exit_in_forked_worker() { ::_exit(kExitInTask); }
+extern "C" void exit_in_forked_worker() {
+  ::_exit(kExitInTask);
+}
 
 // A forked child's stdout and stderr are copies of the parent's, buffered
 // output and lock included: another thread may have held the lock (it stays

@@ -75,7 +75,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (std::strcmp(mode, "orphan") == 0) {
-    g_left_alive = new spindle::ProcessPoolExecutor(1);  // dies with us
+    g_left_alive = new spindle::ProcessPoolExecutor(1);        // dies with us
     g_left_alive->submit(announce_and_wait_forever).result();  // never returns
   }
   std::fprintf(stderr, "usage: process_pool_helper exit-return|exit-exit|exit-nowait|orphan\n");

@@ -12,12 +12,12 @@
 
 #include <gtest/gtest.h>
 
+#include <dirent.h>
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstdlib>
-#include <dirent.h>
 #include <fstream>
 #include <map>
 #include <numeric>
@@ -51,9 +51,15 @@ namespace {
 
 // ---- task functions (plain functions: they cross by address) --------------
 
-int square(int x) { return x * x; }
-long identity(long x) { return x; }
-int my_pid() { return static_cast<int>(::getpid()); }
+int square(int x) {
+  return x * x;
+}
+long identity(long x) {
+  return x;
+}
+int my_pid() {
+  return static_cast<int>(::getpid());
+}
 // Names the calling process uniquely: pids are reused (pid_max may be 32768
 // on a busy machine), a random number drawn once per process is not.
 std::uint64_t process_token() {
@@ -61,7 +67,9 @@ std::uint64_t process_token() {
       (static_cast<std::uint64_t>(std::random_device{}()) << 32) ^ std::random_device{}();
   return token;
 }
-void sleep_ms(int ms) { std::this_thread::sleep_for(std::chrono::milliseconds(ms)); }
+void sleep_ms(int ms) {
+  std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+}
 int sleep_then_pid(int ms) {
   sleep_ms(ms);
   return my_pid();
@@ -73,18 +81,28 @@ int sleep_then_pid(int ms) {
 // A dynamically initialised global: a spawned worker runs static
 // initializers, so it sees this value too.
 const std::string g_static_greeting = std::string("hello from ") + "static initialisation";
-std::string static_greeting() { return g_static_greeting; }
+std::string static_greeting() {
+  return g_static_greeting;
+}
 
 // Set by a test in the parent (main has run there); a spawned worker never
 // runs main or any test, a forked one is a copy of the parent.
 int g_set_by_test = 0;
-int read_set_by_test() { return g_set_by_test; }
+int read_set_by_test() {
+  return g_set_by_test;
+}
 
 // What the initializer sets in each worker.
 std::string g_worker_label;
-void set_label(std::string label, int n) { g_worker_label = label + "#" + std::to_string(n); }
-std::string label() { return g_worker_label; }
-void failing_initializer() { throw std::runtime_error("initializer refuses"); }
+void set_label(std::string label, int n) {
+  g_worker_label = label + "#" + std::to_string(n);
+}
+std::string label() {
+  return g_worker_label;
+}
+void failing_initializer() {
+  throw std::runtime_error("initializer refuses");
+}
 
 struct Point {
   int x = 0;
@@ -205,13 +223,21 @@ struct NoDefault {
     ar(x);
   }
 };
-int takes_pointer(int* p) { return *p; }
-int* returns_pointer(int) { return nullptr; }
-int takes_not_serializable(NotSerializable n) { return n.x; }
+int takes_pointer(int* p) {
+  return *p;
+}
+int* returns_pointer(int) {
+  return nullptr;
+}
+int takes_not_serializable(NotSerializable n) {
+  return n.x;
+}
 int takes_vector_of_not_serializable(std::vector<NotSerializable> v) {
   return static_cast<int>(v.size());
 }
-int takes_no_default(NoDefault n) { return n.x; }
+int takes_no_default(NoDefault n) {
+  return n.x;
+}
 }  // namespace
 
 TEST(ProcessPool, capturing_lambdas_and_unserializable_arguments_are_rejected_at_compile_time) {
@@ -401,8 +427,8 @@ TEST(ProcessPool, map_rethrows_a_task_exception_when_its_chunk_is_reached) {
 TEST(ProcessPool, C101_map_timeout_throws_TimeoutError) {
   Watchdog wd("map timeout");
   ProcessPoolExecutor pool(1);
-  auto results = pool.map(sleep_then_pid, std::vector<int>{300},
-                          spindle::ProcessMapOptions{.timeout = 1ms});
+  auto results =
+      pool.map(sleep_then_pid, std::vector<int>{300}, spindle::ProcessMapOptions{.timeout = 1ms});
   EXPECT_THROW((void)results.begin(), spindle::TimeoutError);
 }
 
@@ -416,17 +442,28 @@ void expect_same_type(ProcessPoolExecutor& pool, int which, const char* what) {
   Future<int> f = pool.submit(
       [](int w) -> int {
         switch (w) {
-          case 0: throw std::runtime_error("runtime");
-          case 1: throw std::invalid_argument("invalid");
-          case 2: throw std::out_of_range("range");
-          case 3: throw std::logic_error("logic");
-          case 4: throw std::bad_alloc();
-          case 5: throw std::system_error(ENOENT, std::generic_category(), "opening x");
-          case 6: throw spindle::ValueError("value");
-          case 7: throw spindle::TimeoutError("timeout");
-          case 8: throw std::overflow_error("overflow");
-          case 9: throw spindle::BrokenProcessPool("nested broken");
-          default: return w;
+          case 0:
+            throw std::runtime_error("runtime");
+          case 1:
+            throw std::invalid_argument("invalid");
+          case 2:
+            throw std::out_of_range("range");
+          case 3:
+            throw std::logic_error("logic");
+          case 4:
+            throw std::bad_alloc();
+          case 5:
+            throw std::system_error(ENOENT, std::generic_category(), "opening x");
+          case 6:
+            throw spindle::ValueError("value");
+          case 7:
+            throw spindle::TimeoutError("timeout");
+          case 8:
+            throw std::overflow_error("overflow");
+          case 9:
+            throw spindle::BrokenProcessPool("nested broken");
+          default:
+            return w;
         }
       },
       which);
@@ -459,7 +496,8 @@ TEST(ProcessPool, standard_and_spindle_exceptions_keep_their_type) {
   expect_same_type<spindle::TimeoutError>(pool, 7, "timeout");
   expect_same_type<std::overflow_error>(pool, 8, "overflow");
   expect_same_type<BrokenProcessPool>(pool, 9, "nested broken");
-  auto f = pool.submit([]() -> int { throw std::system_error(ENOENT, std::generic_category(), "opening x"); });
+  auto f = pool.submit(
+      []() -> int { throw std::system_error(ENOENT, std::generic_category(), "opening x"); });
   try {
     (void)f.result();
   } catch (const std::system_error& e) {
@@ -508,7 +546,9 @@ int segfault(int) {
   *p = 1;  // NOLINT: the point of the test
   return 0;
 }
-int exit_in_task(int code) { std::exit(code); }
+int exit_in_task(int code) {
+  std::exit(code);
+}
 }  // namespace
 
 // Python: a worker that dies abruptly breaks the pool; pending futures fail
@@ -644,8 +684,8 @@ TEST(ProcessPool, max_tasks_per_child_is_validated) {
   } catch (const spindle::ValueError& e) {
     EXPECT_STREQ(e.what(), "max_tasks_per_child must be >= 1");
   }
-  EXPECT_THROW(ProcessPoolExecutor(ProcessPoolOptions{.start_method = StartMethod::fork,
-                                                      .max_tasks_per_child = 2}),
+  EXPECT_THROW(ProcessPoolExecutor(
+                   ProcessPoolOptions{.start_method = StartMethod::fork, .max_tasks_per_child = 2}),
                spindle::ValueError);
 }
 
@@ -699,8 +739,9 @@ TEST_P(ProcessPoolBoth, fifty_megabyte_argument_and_result_round_trip) {
   // A large string argument with a small result, and the reverse.
   std::string text((mb / 2) << 20, 'a');
   EXPECT_EQ(pool.submit([](std::string s) { return s.size(); }, text).result(), text.size());
-  EXPECT_EQ(pool.submit([](std::size_t n) { return std::string(n, 'z'); }, mb << 20).result().size(),
-            mb << 20);
+  EXPECT_EQ(
+      pool.submit([](std::size_t n) { return std::string(n, 'z'); }, mb << 20).result().size(),
+      mb << 20);
 }
 
 // ---------------------------------------------------------------------------

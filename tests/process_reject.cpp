@@ -11,10 +11,18 @@ namespace {
 struct NotSerializable {
   int x = 0;
 };
-int square(int x) { return x * x; }
-int deref(int* p) { return *p; }
-int* address_of(int) { return nullptr; }
-int count(std::vector<NotSerializable> v) { return static_cast<int>(v.size()); }
+int square(int x) {
+  return x * x;
+}
+int deref(int* p) {
+  return *p;
+}
+int* address_of(int) {
+  return nullptr;
+}
+int count(std::vector<NotSerializable> v) {
+  return static_cast<int>(v.size());
+}
 }  // namespace
 
 void reject_case(spindle::ProcessPoolExecutor& pool) {
@@ -36,8 +44,7 @@ void reject_case(spindle::ProcessPoolExecutor& pool) {
   (void)pool.submit(address_of, 1);
 #elif REJECT_CASE == 6  // an initializer with captures
   int n = 2;
-  spindle::ProcessPoolExecutor p2(
-      spindle::ProcessPoolOptions{.initializer = {[n] { (void)n; }}});
+  spindle::ProcessPoolExecutor p2(spindle::ProcessPoolOptions{.initializer = {[n] { (void)n; }}});
 #endif
   (void)pool;
 }

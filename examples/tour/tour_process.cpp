@@ -35,11 +35,14 @@ int process_task(int x, long sleep_us) {
   return x * 2;
 }
 
-int worker_pid() { return static_cast<int>(::getpid()); }
+int worker_pid() {
+  return static_cast<int>(::getpid());
+}
 
 }  // namespace
 
-TOUR_SECTION(process_pool, 3, "Process pool: submit() then result(), each task in a worker process") {
+TOUR_SECTION(process_pool, 3,
+             "Process pool: submit() then result(), each task in a worker process") {
   // pool = ProcessPoolExecutor(max_workers=2)
   spindle::ProcessPoolExecutor pool(2);
   const long sleep_us = static_cast<long>(tour::scaled(1).count());
@@ -52,7 +55,9 @@ TOUR_SECTION(process_pool, 3, "Process pool: submit() then result(), each task i
     print(results.back());
     pids.push_back(pool.submit(worker_pid).result());
   }
-  note("each task printed from its worker process, whose output is flushed before its result is sent");
+  note(
+      "each task printed from its worker process, whose output is flushed before its result is "
+      "sent");
   note("the workers are this program started again: they run static initializers, never main()");
   tour::check(results == std::vector<int>({0, 2, 4, 6, 8}), "results were 0, 2, 4, 6, 8");
   bool other_process = true;
@@ -95,7 +100,8 @@ std::pair<long, double> primes_with(int workers, long limit, int chunks) {
 
 }  // namespace
 
-TOUR_SECTION(process_pool_cpu_bound, 3, "CPU-bound work in worker processes: one worker, then one per CPU") {
+TOUR_SECTION(process_pool_cpu_bound, 3,
+             "CPU-bound work in worker processes: one worker, then one per CPU") {
   const unsigned cpus = tour::usable_cpus();
   const int workers = static_cast<int>(std::max(2u, cpus));
   const long limit = tour::quick() ? 200'000 : 2'000'000;
@@ -108,7 +114,8 @@ TOUR_SECTION(process_pool_cpu_bound, 3, "CPU-bound work in worker processes: one
   print("Speedup: ", t1 / tn, "x");
   note(cpus, " usable CPU(s): the speedup approaches min(workers, cores) when the machine is idle");
   note("(load average now ", tour::load_average(), "); it is measured, never checked");
-  tour::check(one == expected && many == expected, "both pools counted every prime below the limit");
+  tour::check(one == expected && many == expected,
+              "both pools counted every prime below the limit");
 }
 
 // --- Crash isolation ----------------------------------------------------------
@@ -125,11 +132,14 @@ __attribute__((no_sanitize("address", "undefined", "thread"))) int crash(int) {
   return 0;
 }
 
-int square(int x) { return x * x; }
+int square(int x) {
+  return x * x;
+}
 
 }  // namespace
 
-TOUR_SECTION(process_crash_isolation, 3, "Crash isolation: a task that segfaults breaks its pool, not the program") {
+TOUR_SECTION(process_crash_isolation, 3,
+             "Crash isolation: a task that segfaults breaks its pool, not the program") {
   std::string message;
   {
     spindle::ProcessPoolExecutor pool(2);

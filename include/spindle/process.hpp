@@ -5,7 +5,8 @@
 //     spindle::ProcessPoolExecutor pool(4);                // or {.max_workers = 4, ...}
 //     spindle::Future<int> f = pool.submit(square, 7);     // runs in a worker process
 //     int v = f.result();                                  // 49; rethrows square's exception
-//     for (int r : pool.map(square, std::vector{1, 2, 3}, spindle::ProcessMapOptions{.chunksize = 2}))
+//     for (int r : pool.map(square, std::vector{1, 2, 3}, spindle::ProcessMapOptions{.chunksize =
+//     2}))
 //       use(r);                                            // input order
 //
 // The same spindle::Future<R> as ThreadPoolExecutor, but every task runs in a
@@ -220,10 +221,9 @@ const char* to_string(StartMethod m) noexcept;
 template <class F, class... A>
 concept process_submittable =
     detail::process::process_callable<F> &&
-    (detail::process::deep_serializable<detail::process::wire_t<A>>::value && ...) &&
+    (detail::process::deep_serializable<detail::process::wire_t<A>>::value&&...) &&
     std::is_invocable_v<std::decay_t<F>, detail::process::wire_t<A>&&...> &&
-    (std::is_void_v<
-         std::invoke_result_t<std::decay_t<F>, detail::process::wire_t<A>&&...>> ||
+    (std::is_void_v<std::invoke_result_t<std::decay_t<F>, detail::process::wire_t<A>&&...>> ||
      detail::process::deep_serializable<
          detail::process::call_result_t<F, detail::process::wire_t<A>...>>::value);
 
@@ -340,8 +340,8 @@ class ProcessCall {
  public:
   ProcessCall() = default;
   template <class F, class... A>
-    requires(!std::is_same_v<std::remove_cvref_t<F>, ProcessCall>)
-  ProcessCall(F&& fn, A&&... args) {  // NOLINT: implicit, for `.initializer = {f, args...}`
+  requires(!std::is_same_v<std::remove_cvref_t<F>, ProcessCall>)
+      ProcessCall(F&& fn, A&&... args) {  // NOLINT: implicit, for `.initializer = {f, args...}`
     if constexpr (detail::process::check_submittable<F, A...>()) {
       using namespace detail::process;
       Sink sink(false);
@@ -530,7 +530,8 @@ class ProcessPoolExecutor {
       return [&]<std::size_t... I>(std::index_sequence<I...>) {
         return map_impl(std::get<sizeof...(A) - 1>(t), std::forward<F>(fn),
                         std::get<I>(std::move(t))...);
-      }(std::make_index_sequence<sizeof...(A) - 1>{});
+      }
+      (std::make_index_sequence<sizeof...(A) - 1>{});
     } else {
       return map_impl(ProcessMapOptions{}, std::forward<F>(fn), std::forward<A>(a)...);
     }

@@ -151,7 +151,9 @@ class Sink final : public std::streambuf {
   Payload take();
   /// Drops what was written (the sink can be reused).
   void clear() noexcept;
-  [[nodiscard]] std::size_t size() const noexcept { return static_cast<std::size_t>(pptr() - pbase()); }
+  [[nodiscard]] std::size_t size() const noexcept {
+    return static_cast<std::size_t>(pptr() - pbase());
+  }
 
  protected:
   std::streamsize xsputn(const char* s, std::streamsize n) override {
@@ -187,7 +189,9 @@ class Source final : public std::streambuf {
   /// Ends reading: a memfd goes back to the kept buffers at once (so that a
   /// result written next can reuse its pages).
   void done() noexcept;
-  [[nodiscard]] std::size_t left() const noexcept { return static_cast<std::size_t>(egptr() - gptr()); }
+  [[nodiscard]] std::size_t left() const noexcept {
+    return static_cast<std::size_t>(egptr() - gptr());
+  }
 
  protected:
   std::streamsize xsgetn(char* s, std::streamsize n) override;
@@ -293,9 +297,8 @@ struct wire {
   using type = std::decay_t<A>;
 };
 template <class A>
-  requires(std::is_same_v<std::decay_t<A>, const char*> || std::is_same_v<std::decay_t<A>, char*> ||
-           std::is_same_v<std::decay_t<A>, std::string_view>)
-struct wire<A> {
+requires(std::is_same_v<std::decay_t<A>, const char*> || std::is_same_v<std::decay_t<A>, char*> ||
+         std::is_same_v<std::decay_t<A>, std::string_view>) struct wire<A> {
   using type = std::string;
 };
 template <class A>
@@ -303,17 +306,17 @@ using wire_t = typename wire<A>::type;
 
 template <class T>
 constexpr bool cereal_io =
-    cereal::traits::is_output_serializable<T, cereal::BinaryOutputArchive>::value &&
-    cereal::traits::is_input_serializable<T, cereal::BinaryInputArchive>::value;
+    cereal::traits::is_output_serializable<T, cereal::BinaryOutputArchive>::value&&
+        cereal::traits::is_input_serializable<T, cereal::BinaryInputArchive>::value;
 
 /// True if T can be written and read back with cereal's binary archives,
 /// looking inside the standard containers (cereal's own trait accepts a
 /// std::vector<T> whatever T is) and requiring what loading needs: a default
 /// constructor.
 template <class T>
-struct deep_serializable
-    : std::bool_constant<!std::is_pointer_v<T> && !std::is_reference_v<T> &&
-                         std::is_default_constructible_v<T> && cereal_io<T>> {};
+struct deep_serializable : std::bool_constant<!std::is_pointer_v<T> && !std::is_reference_v<T> &&
+                                              std::is_default_constructible_v<T> && cereal_io<T>> {
+};
 template <class... T>
 constexpr bool all_deep = (deep_serializable<std::remove_cv_t<T>>::value && ...);
 
@@ -356,11 +359,10 @@ struct deep_serializable<std::shared_ptr<T>>
 /// or a class with no state that can be default-constructed there (a
 /// lambda without captures, a stateless function object).
 template <class F>
-concept process_callable =
-    (std::is_pointer_v<std::decay_t<F>> &&
-     std::is_function_v<std::remove_pointer_t<std::decay_t<F>>>) ||
-    (std::is_class_v<std::decay_t<F>> && std::is_empty_v<std::decay_t<F>> &&
-     std::is_default_constructible_v<std::decay_t<F>>);
+concept process_callable = (std::is_pointer_v<std::decay_t<F>> &&
+                            std::is_function_v<std::remove_pointer_t<std::decay_t<F>>>) ||
+                           (std::is_class_v<std::decay_t<F>> && std::is_empty_v<std::decay_t<F>> &&
+                            std::is_default_constructible_v<std::decay_t<F>>);
 
 template <class F>
 constexpr bool is_function_pointer_v = std::is_pointer_v<std::decay_t<F>>;
