@@ -73,8 +73,10 @@ namespace spindle::detail::process {
 // Payloads
 // ---------------------------------------------------------------------------
 
-/// Payloads larger than this go through a memfd instead of the socket.
-/// Measured with bench/bench_process.cpp (docs/design/processes.md).
+/// Payloads larger than this go through a memfd instead of the socket. Chosen,
+/// not tuned: a frame this size fits a Unix socket's default send buffer
+/// (about 208 KiB) in one write; above it, a memfd saves the two copies
+/// through the kernel and the waits for the socket to drain.
 inline constexpr std::size_t kInlineLimit = 128 * 1024;
 
 /// A memfd and its read-write shared mapping. A process keeps a few of them
