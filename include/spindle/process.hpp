@@ -176,7 +176,7 @@
 
 #include "spindle/detail/process_codec.hpp"
 #include "spindle/errors.hpp"
-#include "spindle/futures.hpp"
+#include "spindle/future.hpp"
 
 namespace spindle {
 
@@ -509,7 +509,7 @@ class ProcessPoolExecutor {
       Sink sink;
       Payload p = encode_call<&call_entry<F, wire_t<A>...>>(sink, fn, std::forward<A>(args)...);
       Future<R> fut;
-      submit_task(Task{std::move(p), std::make_unique<FutureCompletion<R>>(fut)});
+      submit_task(detail::process::Task{std::move(p), std::make_unique<FutureCompletion<R>>(fut)});
       return fut;
     } else {
       return Future<void>();  // unreachable: check_submittable failed to compile
@@ -595,7 +595,7 @@ auto ProcessPoolExecutor::map_impl(const ProcessMapOptions& opt, F&& fn, Rs&&...
         ar(chunk);
       }
       Future<std::vector<R>> f;
-      submit_task(Task{sink.take(), std::make_unique<FutureCompletion<std::vector<R>>>(f)});
+      submit_task(detail::process::Task{sink.take(), std::make_unique<FutureCompletion<std::vector<R>>>(f)});
       fs.push_back(std::move(f));
       chunk.clear();
     };
