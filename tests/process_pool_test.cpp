@@ -4,10 +4,10 @@
 // that die with their parent). Spawned workers are this test binary: they run
 // its static initializers (gtest's registrations) and never main().
 #include <fcntl.h>
-#include <sys/stat.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -445,7 +445,8 @@ class SharedDir {
     std::string templ = std::string(tmp != nullptr && *tmp != 0 ? tmp : "/tmp") + "/spindle-XXXXXX";
     if (::mkdtemp(templ.data()) == nullptr) throw std::system_error(errno, std::generic_category());
     path_ = templ;
-    if (::mkfifo(gate().c_str(), 0600) != 0) throw std::system_error(errno, std::generic_category());
+    if (::mkfifo(gate().c_str(), 0600) != 0)
+      throw std::system_error(errno, std::generic_category());
   }
   ~SharedDir() { std::filesystem::remove_all(path_); }
   SharedDir(const SharedDir&) = delete;
@@ -453,13 +454,17 @@ class SharedDir {
   [[nodiscard]] const std::string& path() const { return path_; }
   [[nodiscard]] std::string gate() const { return path_ + "/gate"; }
   // Opens the gate for writing: returns once a task holds it open for reading.
-  [[nodiscard]] int wait_for_gated_task() const { return ::open(gate().c_str(), O_WRONLY | O_CLOEXEC); }
+  [[nodiscard]] int wait_for_gated_task() const {
+    return ::open(gate().c_str(), O_WRONLY | O_CLOEXEC);
+  }
   // Lets the gated task go.
   static void release(int fd) {
     EXPECT_EQ(::write(fd, "x", 1), 1);
     ::close(fd);
   }
-  [[nodiscard]] bool ran(int x) const { return std::filesystem::exists(path_ + "/" + std::to_string(x)); }
+  [[nodiscard]] bool ran(int x) const {
+    return std::filesystem::exists(path_ + "/" + std::to_string(x));
+  }
 
  private:
   std::string path_;
@@ -492,7 +497,7 @@ TEST(ProcessPool, C101_map_submits_without_iteration) {
                               std::vector<std::string>(10, dir.path()),
                               spindle::ProcessMapOptions{.chunksize = 3});
     }  // dropped without begin()
-  }  // shutdown(wait=true)
+  }    // shutdown(wait=true)
   for (int x = 0; x < 10; ++x) EXPECT_TRUE(dir.ran(x)) << x;
 }
 
