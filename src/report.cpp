@@ -3,6 +3,10 @@
 #include "report.hpp"
 
 #include <cxxabi.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include <cstdio>
 #include <cstdlib>
@@ -24,14 +28,26 @@ constinit HookLocks g_hook_locks{};
 
 }  // namespace
 
+void write_stderr(const char* text, std::size_t size) noexcept {
+  // write(2) on fd 2, not stdio: no stdio lock is taken, so it is safe in a
+  // forked child whose parent had another thread inside stdio, and in a
+  // signal handler. stderr is unbuffered, so the order with stdio output
+  // written to it is kept.
+  while (size > 0) {
+    const ssize_t n = ::write(STDERR_FILENO, text, size);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return;
+    text += n;
+    size -= static_cast<std::size_t>(n);
+  }
+}
+
 void write_stderr(const char* text) noexcept {
-  std::fputs(text, stderr);
-  std::fflush(stderr);
+  write_stderr(text, std::strlen(text));
 }
 
 void write_stderr(const std::string& text) noexcept {
-  std::fwrite(text.data(), 1, text.size(), stderr);
-  std::fflush(stderr);
+  write_stderr(text.data(), text.size());
 }
 
 std::string exception_type_name(const std::exception_ptr& exc) {

@@ -5,6 +5,7 @@
 // (src/future.cpp). Not installed.
 #pragma once
 
+#include <cstddef>
 #include <exception>
 #include <mutex>
 #include <string>
@@ -14,7 +15,9 @@
 
 namespace spindle::detail {
 
-/// Writes `text` to stderr and flushes; never allocates, never throws.
+/// Writes `text` to file descriptor 2 with write(2) (no stdio lock: safe in
+/// a forked child and in a signal handler); never allocates, never throws.
+void write_stderr(const char* text, std::size_t size) noexcept;
 void write_stderr(const char* text) noexcept;
 void write_stderr(const std::string& text) noexcept;
 
