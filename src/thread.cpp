@@ -279,16 +279,12 @@ const char* to_string(ThreadState s) noexcept {
 Thread::Thread(const detail::AliasTag& /*tag*/, std::shared_ptr<detail::ThreadCore> core) noexcept
     : core_(std::move(core)) {}
 
-Thread::Thread() {
-  init(ThreadOptions{}, nullptr);
-}
+Thread::Thread() : Thread(ThreadOptions{}, nullptr) {}
 
-Thread::Thread(ThreadOptions opts) {
-  init(std::move(opts), nullptr);
-}
+Thread::Thread(ThreadOptions opts) : Thread(std::move(opts), nullptr) {}
 
-void Thread::init(ThreadOptions opts, std::unique_ptr<detail::ThreadTarget> target) {
-  core_ = std::make_shared<ThreadCore>(ThreadCore::Kind::spawned, std::move(target));
+Thread::Thread(ThreadOptions opts, std::unique_ptr<detail::ThreadTarget> target)
+    : core_(std::make_shared<ThreadCore>(ThreadCore::Kind::spawned, std::move(target))) {
   ThreadCore& c = *core_;
   // Whatever may throw comes first: a construction that fails with
   // bad_alloc takes no "Thread-N" number.

@@ -234,18 +234,16 @@ class Thread : public std::enable_shared_from_this<Thread> {
   template <class F, class... Args>
     requires(!std::is_same_v<std::remove_cvref_t<F>, ThreadOptions> &&
              std::is_invocable_v<std::decay_t<F>, std::decay_t<Args>...>)
-  explicit Thread(F&& f, Args&&... args) {
-    init(ThreadOptions{},
-         detail::make_thread_target(std::forward<F>(f), std::forward<Args>(args)...));
-  }
+  explicit Thread(F&& f, Args&&... args)
+      : Thread(ThreadOptions{},
+               detail::make_thread_target(std::forward<F>(f), std::forward<Args>(args)...)) {}
   /// As above, with a name and/or daemon flag:
   /// `spindle::Thread t({.name = "x", .daemon = true}, fn, a);`
   template <class F, class... Args>
     requires std::is_invocable_v<std::decay_t<F>, std::decay_t<Args>...>
-  Thread(ThreadOptions opts, F&& f, Args&&... args) {
-    init(std::move(opts),
-         detail::make_thread_target(std::forward<F>(f), std::forward<Args>(args)...));
-  }
+  Thread(ThreadOptions opts, F&& f, Args&&... args)
+      : Thread(std::move(opts),
+               detail::make_thread_target(std::forward<F>(f), std::forward<Args>(args)...)) {}
   /// A thread without a target, for subclasses that override run().
   Thread();
   explicit Thread(ThreadOptions opts);
@@ -324,7 +322,7 @@ class Thread : public std::enable_shared_from_this<Thread> {
   Thread(const detail::AliasTag& tag, std::shared_ptr<detail::ThreadCore> core) noexcept;
   // Creates the thread's core (owning `target`, null for a subclass) and
   // applies the options; a construction that throws takes no "Thread-N".
-  void init(ThreadOptions opts, std::unique_ptr<detail::ThreadTarget> target);
+  Thread(ThreadOptions opts, std::unique_ptr<detail::ThreadTarget> target);
   detail::ThreadCore& core() const;
   bool runs_on_this_object() const noexcept;
 
