@@ -172,6 +172,15 @@ PyObject* translate_exception() noexcept {
 
 // ---- arguments ----------------------------------------------------------------
 
+bool no_arguments(const char* type_name, PyObject* args, PyObject* kwds) {
+  if ((args != nullptr && PyTuple_GET_SIZE(args) != 0) ||
+      (kwds != nullptr && PyDict_GET_SIZE(kwds) != 0)) {
+    PyErr_Format(PyExc_TypeError, "%s() takes no arguments", type_name);
+    return false;
+  }
+  return true;
+}
+
 bool bind_args(const char* fname, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames,
                std::initializer_list<const char*> names, PyObject** out, int required, int kwonly) {
   const auto n = static_cast<Py_ssize_t>(names.size());

@@ -245,6 +245,10 @@ bool bind_args(const char* fname, PyObject* const* args, Py_ssize_t nargs, PyObj
                std::initializer_list<const char*> names, PyObject** out, int required = 0,
                int kwonly = 1000);
 
+/// tp_new's check for a type that takes no arguments: false, with
+/// "NAME() takes no arguments" (TypeError) set, if any were given.
+bool no_arguments(const char* type_name, PyObject* args, PyObject* kwds);
+
 /// Truth value of an optional argument (nullptr: `dflt`); -1 on error.
 int truth(PyObject* o, bool dflt) noexcept;
 

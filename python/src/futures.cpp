@@ -51,11 +51,7 @@ PyObject* wrap_future(const PyFuture& f) {
 }
 
 PyObject* Future_new(PyTypeObject* type, PyObject* args, PyObject* kwds) {
-  if ((args != nullptr && PyTuple_GET_SIZE(args) != 0) ||
-      (kwds != nullptr && PyDict_GET_SIZE(kwds) != 0)) {
-    PyErr_SetString(PyExc_TypeError, "Future() takes no arguments");
-    return nullptr;
-  }
+  if (!no_arguments("Future", args, kwds)) return nullptr;
   PyObject* self = type->tp_alloc(type, 0);
   if (self == nullptr) return nullptr;
   try {
@@ -120,21 +116,23 @@ PyObject* exception_object(const std::exception_ptr& e) {
   }
 }
 
+// result() and exception(): waits until `f` is done under Future's timeout
+// rule. False with an error set (TimeoutError when the timeout passed).
+bool await_done(PyFuture& f, PyObject* timeout) {
+  if (f.done()) return true;
+  Timeout t;
+  if (!parse_timeout(timeout, TimeoutRule::future, t)) return false;
+  const int r = wait_done(f, t);
+  if (r == 0) PyErr_SetNone(PyExc_TimeoutError);
+  return r > 0;
+}
+
 PyObject* Future_result(PyObject* self, PyObject* const* args, Py_ssize_t nargs,
                         PyObject* kwnames) {
   PyObject* a[1];
   if (!bind_args("result", args, nargs, kwnames, {"timeout"}, a)) return nullptr;
   PyFuture& f = as_future(self)->f;
-  if (!f.done()) {
-    Timeout t;
-    if (!parse_timeout(a[0], TimeoutRule::future, t)) return nullptr;
-    const int r = wait_done(f, t);
-    if (r < 0) return nullptr;
-    if (r == 0) {
-      PyErr_SetNone(PyExc_TimeoutError);
-      return nullptr;
-    }
-  }
+  if (!await_done(f, a[0])) return nullptr;
   try {
     return f.result().new_ref();
   }
@@ -148,16 +146,7 @@ PyObject* Future_exception(PyObject* self, PyObject* const* args, Py_ssize_t nar
   PyObject* a[1];
   if (!bind_args("exception", args, nargs, kwnames, {"timeout"}, a)) return nullptr;
   PyFuture& f = as_future(self)->f;
-  if (!f.done()) {
-    Timeout t;
-    if (!parse_timeout(a[0], TimeoutRule::future, t)) return nullptr;
-    const int r = wait_done(f, t);
-    if (r < 0) return nullptr;
-    if (r == 0) {
-      PyErr_SetNone(PyExc_TimeoutError);
-      return nullptr;
-    }
-  }
+  if (!await_done(f, a[0])) return nullptr;
   std::exception_ptr e;
   try {
     e = f.exception();

@@ -73,9 +73,7 @@ PyObject* queue_new(PyTypeObject* type, PyObject* args, PyObject* kwds, Kind kin
     if (!PyArg_ParseTupleAndKeywords(args, kwds, "|n", const_cast<char**>(kwlist), &maxsize)) {
       return nullptr;
     }
-  } else if ((args != nullptr && PyTuple_GET_SIZE(args) != 0) ||
-             (kwds != nullptr && PyDict_GET_SIZE(kwds) != 0)) {
-    PyErr_SetString(PyExc_TypeError, "SimpleQueue() takes no arguments");
+  } else if (!no_arguments("SimpleQueue", args, kwds)) {
     return nullptr;
   }
   PyObject* self = type->tp_alloc(type, 0);

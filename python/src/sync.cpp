@@ -40,25 +40,29 @@ PyMemberDef weaklist_member(Py_ssize_t offset) {
 // Lock
 // ===========================================================================
 
+// tp_new's body for an object that owns one default-constructed C++ object
+// through its `Member` pointer.
+template <class Obj, auto Member>
+PyObject* new_holding(PyTypeObject* type) {
+  PyObject* self = type->tp_alloc(type, 0);
+  if (self == nullptr) return nullptr;
+  using T = std::remove_pointer_t<std::remove_reference_t<decltype(as<Obj>(self)->*Member)>>;
+  as<Obj>(self)->*Member = new (std::nothrow) T();
+  if (as<Obj>(self)->*Member == nullptr) {
+    Py_DECREF(self);
+    return PyErr_NoMemory();
+  }
+  return self;
+}
+
 struct LockObject {
   PyObject_HEAD PyObject* weakrefs;
   spindle::Lock* lock;
 };
 
 PyObject* Lock_new(PyTypeObject* type, PyObject* args, PyObject* kwds) {
-  if ((args != nullptr && PyTuple_GET_SIZE(args) != 0) ||
-      (kwds != nullptr && PyDict_GET_SIZE(kwds) != 0)) {
-    PyErr_SetString(PyExc_TypeError, "Lock() takes no arguments");
-    return nullptr;
-  }
-  PyObject* self = type->tp_alloc(type, 0);
-  if (self == nullptr) return nullptr;
-  as<LockObject>(self)->lock = new (std::nothrow) spindle::Lock();
-  if (as<LockObject>(self)->lock == nullptr) {
-    Py_DECREF(self);
-    return PyErr_NoMemory();
-  }
-  return self;
+  if (!no_arguments("Lock", args, kwds)) return nullptr;
+  return new_holding<LockObject, &LockObject::lock>(type);
 }
 
 void Lock_dealloc(PyObject* self) {
@@ -785,19 +789,8 @@ struct EventObject {
 };
 
 PyObject* Event_new(PyTypeObject* type, PyObject* args, PyObject* kwds) {
-  if ((args != nullptr && PyTuple_GET_SIZE(args) != 0) ||
-      (kwds != nullptr && PyDict_GET_SIZE(kwds) != 0)) {
-    PyErr_SetString(PyExc_TypeError, "Event() takes no arguments");
-    return nullptr;
-  }
-  PyObject* self = type->tp_alloc(type, 0);
-  if (self == nullptr) return nullptr;
-  as<EventObject>(self)->ev = new (std::nothrow) spindle::Event();
-  if (as<EventObject>(self)->ev == nullptr) {
-    Py_DECREF(self);
-    return PyErr_NoMemory();
-  }
-  return self;
+  if (!no_arguments("Event", args, kwds)) return nullptr;
+  return new_holding<EventObject, &EventObject::ev>(type);
 }
 
 void Event_dealloc(PyObject* self) {

@@ -49,8 +49,8 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "spindle/detail/time.hpp"
 #include "spindle/detail/park.hpp"
+#include "spindle/detail/time.hpp"
 #include "spindle/errors.hpp"
 #include "spindle/lock.hpp"
 
