@@ -13,6 +13,7 @@
 #include <mutex>
 #include <typeinfo>
 
+#include "deadlock_internal.hpp"
 #include "spindle/thread.hpp"
 #include "thread_internal.hpp"
 
@@ -358,7 +359,7 @@ Thread::~Thread() {
       "spindle::make_thread<T>().\n",
       name);
   std::fflush(stderr);
-  join_until(detail::Deadline::never());
+  detail::join_core(*core_, detail::Deadline::never());  // unwatched: a destructor must not throw
 }
 
 Thread::Thread(Thread&& other) {
@@ -452,6 +453,14 @@ bool Thread::join_until(detail::Deadline deadline) {
   if ((w & ThreadCore::kStageMask) != ThreadCore::kTerminated &&
       c.ident.load(std::memory_order_relaxed) == get_ident())
     throw RuntimeError("cannot join current thread");
+  if (deadline.is_never() && (w & ThreadCore::kStageMask) != ThreadCore::kTerminated &&
+      detail::deadlock_watch_on()) {
+    // Without a timeout: the deadlock detector checks that this join does
+    // not close a wait-for cycle (may throw DeadlockError) and sees it
+    // until it ends.
+    const detail::WatchedWait watch(detail::WaitTarget::join(&c));
+    return detail::join_core(c, deadline);
+  }
   return detail::join_core(c, deadline);
 }
 
