@@ -64,6 +64,10 @@ class InternalLock {
   void unlock() noexcept {
     if (word_.exchange(0, std::memory_order_release) == 2) unpark_one(word_);
   }
+  // In a forked child (one thread, which holds none of these): frees the
+  // lock; true if a thread that vanished in the fork held it, so what it
+  // guards may be half-changed.
+  bool reset_in_child() noexcept { return word_.exchange(0, std::memory_order_relaxed) != 0; }
 
  private:
   void lock_slow() noexcept {
@@ -319,9 +323,13 @@ struct Hooks {
   std::function<void(const Deadlock&)> deadlock;
   std::function<void(const LockOrderViolation&)> order;
 };
+// Made at first use under g_hooks_lock and never freed (threads still
+// running at exit use it). No function-local static: its guard could be left
+// held in a forked child.
+Hooks* g_hooks = nullptr;
 Hooks& hooks() {
-  static Hooks* h = new Hooks;  // immortal: used by threads still running at exit
-  return *h;
+  if (g_hooks == nullptr) g_hooks = new Hooks;
+  return *g_hooks;
 }
 
 void report_hook_exception(const char* which) noexcept {
@@ -471,9 +479,12 @@ struct OrderGraph {
   std::size_t edges = 0;
   std::size_t dropped = 0;
 };
+// Made at first use under g_order_lock, never freed (Locks are destroyed at
+// exit too).
+OrderGraph* g_graph = nullptr;
 OrderGraph& graph() {
-  static OrderGraph* g = new OrderGraph;  // immortal: Locks are destroyed at exit too
-  return *g;
+  if (g_graph == nullptr) g_graph = new OrderGraph;
+  return *g_graph;
 }
 
 constinit std::atomic<std::uint64_t> g_order_epoch{0};
@@ -614,7 +625,8 @@ void lock_order_released(const void* lock, std::uintptr_t owner) noexcept {
 void lock_order_forget(const void* lock, std::uintptr_t owner) noexcept {
   if (owner != 0) lock_order_released(lock, owner);
   Guard g(g_order_lock);
-  OrderGraph& gr = graph();
+  if (g_graph == nullptr) return;
+  OrderGraph& gr = *g_graph;
   auto it = gr.nodes.find(lock);
   if (it == gr.nodes.end()) return;
   gr.edges -= it->second.out.size() + it->second.in.size();
@@ -702,31 +714,35 @@ namespace {
 void dump_install_lock() noexcept;
 void dump_install_unlock() noexcept;
 
+// fork(): the detector's locks are taken inside other locks' slow paths
+// (a thread holding spindle's registry lock may wait for g_watch), so
+// taking them in `prepare`, before the thread layer takes its own, could
+// deadlock. Instead the child, where only the forking thread exists (outside
+// every critical section of these locks), frees them and rebuilds what a
+// vanished thread may have left half-changed: the records always (the other
+// threads' records live in their TLS, which the child may reuse), the order
+// graph and the hooks only if their lock was held (then they start empty).
 void fork_prepare() {
   dump_install_lock();
-  g_watch.lock();
-  g_order_lock.lock();
-  g_hooks_lock.lock();
 }
 void fork_parent() {
-  g_hooks_lock.unlock();
-  g_order_lock.unlock();
-  g_watch.unlock();
   dump_install_unlock();
 }
 void restart_dump_thread_in_child() noexcept;
-// Only the forking thread exists in the child: the other threads' records
-// (in their TLS, which the child may reuse) are dropped unread.
+// A half-changed graph or hook pair is set aside in the child, unread (and
+// still reachable, so not a leak to LeakSanitizer).
+OrderGraph* g_abandoned_graph = nullptr;
+Hooks* g_abandoned_hooks = nullptr;
 void fork_child() {
+  g_watch.reset_in_child();
   for (auto& b : g_buckets) b = nullptr;
   g_records = nullptr;
   if (Record* me = tls_record) {
     withdraw(me);
     registry_insert(me);
   }
-  g_hooks_lock.unlock();
-  g_order_lock.unlock();
-  g_watch.unlock();
+  if (g_order_lock.reset_in_child()) g_abandoned_graph = std::exchange(g_graph, nullptr);
+  if (g_hooks_lock.reset_in_child()) g_abandoned_hooks = std::exchange(g_hooks, nullptr);
   restart_dump_thread_in_child();
   dump_install_unlock();
 }
@@ -904,7 +920,8 @@ void set_lock_order_hook(std::function<void(const LockOrderViolation&)> hook) {
 
 LockOrderStats lock_order_stats() {
   Guard g(detail::g_order_lock);
-  const detail::OrderGraph& gr = detail::graph();
+  if (detail::g_graph == nullptr) return LockOrderStats{};
+  const detail::OrderGraph& gr = *detail::g_graph;
   return LockOrderStats{gr.nodes.size(), gr.edges,
                         gr.dropped + detail::g_held_dropped.load(std::memory_order_relaxed)};
 }

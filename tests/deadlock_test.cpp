@@ -9,6 +9,7 @@
 #include "spindle/deadlock.hpp"
 
 #include <gtest/gtest.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -29,6 +30,11 @@
 #include "spindle/lock.hpp"
 #include "spindle/thread.hpp"
 #include "support.hpp"
+
+// The fork test starts threads in the child of a multi-threaded parent.
+extern "C" const char* __tsan_default_options() {
+  return "die_after_fork=0";
+}
 
 using namespace std::chrono_literals;
 using spindle::Deadlock;
@@ -613,6 +619,58 @@ TEST(Deadlock, hook_that_throws_is_reported_and_the_thread_waits_on) {
   EXPECT_EQ(calls.load(), 1);
   EXPECT_NE(err.find("Exception in the deadlock hook"), std::string::npos) << err;
   EXPECT_NE(err.find("hook failed"), std::string::npos) << err;
+}
+
+TEST(Deadlock, a_forked_child_forgets_the_waits_of_threads_that_vanished) {
+  Lock held;
+  held.acquire();
+  Thread blocked({.name = "blocked"}, [&] {
+    held.acquire();  // waits, untimed, published to the detector
+    held.release();
+  });
+  blocked.start();
+  wait_blocked_on(blocked, &held);
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    ::alarm(100);  // hang guard
+    // Only this thread exists here; `blocked`'s wait is gone with it.
+    if (!spindle::find_deadlocks().empty()) ::_exit(2);
+    Lock a, b;
+    spindle::Event a_held, b_held;
+    bool caught = false;
+    Thread t1({.name = "child-1"}, [&] {
+      a.acquire();
+      a_held.set();
+      b_held.wait();
+      b.acquire();
+      b.release();
+      a.release();
+    });
+    Thread t2({.name = "child-2"}, [&] {
+      b.acquire();
+      b_held.set();
+      a_held.wait();
+      wait_blocked_on(t1, &b);
+      try {
+        a.acquire();
+      } catch (const DeadlockError& e) {
+        caught = e.deadlock().threads.size() == 2;
+      }
+      b.release();
+    });
+    t1.start();
+    t2.start();
+    t1.join();
+    t2.join();
+    ::_exit(caught ? 0 : 3);
+  }
+  ASSERT_GT(pid, 0);
+  held.release();
+  blocked.join();
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status)) << "status " << status;
+  EXPECT_EQ(WEXITSTATUS(status), 0);
 }
 
 // ---------------------------------------------------------------- lock order

@@ -1,7 +1,8 @@
 // spindle/spindle.hpp - everything: Python's threading, queue and
-// concurrent.futures modules in one include.
+// concurrent.futures modules in one include, and the deadlock diagnostics.
 #pragma once
 
+#include "spindle/deadlock.hpp"
 #include "spindle/futures.hpp"
 #include "spindle/queue.hpp"
 #include "spindle/threading.hpp"
