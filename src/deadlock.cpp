@@ -314,6 +314,7 @@ std::shared_ptr<Deadlock> build(const HopInfo* hops, int n) {
   std::shared_ptr<Deadlock> d = build(hops, n);
   std::string what = "deadlock: thread \"" + d->threads[0].name +
                      "\" would wait forever; it closes " + d->describe();
+  if (!what.empty() && what.back() == '\n') what.pop_back();
   throw DeadlockError(what, std::move(d));
 }
 

@@ -9,9 +9,11 @@
 #include <cstdio>
 #include <memory>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
+#include "spindle/barrier.hpp"
 #include "spindle/deadlock.hpp"
 #include "spindle/lock.hpp"
 #include "spindle/thread.hpp"
@@ -60,12 +62,14 @@ TEST(DeadlockStress, consistent_order_never_reports_a_cycle_in_a_million_acquisi
   std::vector<long> counts(kLocks, 0);
   std::atomic<long> errors{0};
   std::atomic<long> taken{0};
+  spindle::Barrier start(kThreads);
   std::vector<std::unique_ptr<spindle::Thread>> threads;
   for (int t = 0; t < kThreads; ++t) {
     threads.push_back(std::make_unique<spindle::Thread>(
         spindle::ThreadOptions{.name = "stress-" + std::to_string(t)}, [&, t] {
           Rng rng{0x9E3779B97F4A7C15ULL * static_cast<std::uint64_t>(t + 1)};
           long mine = 0;
+          (void)start.wait();
           for (long r = 0; r < rounds; ++r) {
             std::uint32_t i = rng.next(kLocks);
             std::uint32_t j = rng.next(kLocks);
@@ -84,6 +88,9 @@ TEST(DeadlockStress, consistent_order_never_reports_a_cycle_in_a_million_acquisi
               }
               ++counts[i];
               ++counts[j];
+              // Now and then give the core away while holding both: the
+              // others pile up behind these locks and park.
+              if ((r & 7) == 0) std::this_thread::yield();
               unlock(j);
               if (reenter) unlock(0);
               unlock(i);
@@ -116,10 +123,12 @@ TEST(DeadlockStress, consistent_order_under_lock_order_checking_reports_nothing)
   const long rounds = spindle_test::scaled(50'000);
   std::vector<std::unique_ptr<spindle::Lock>> locks;
   for (std::uint32_t i = 0; i < kLocks; ++i) locks.push_back(std::make_unique<spindle::Lock>());
+  spindle::Barrier start(kThreads);
   std::vector<std::unique_ptr<spindle::Thread>> threads;
   for (int t = 0; t < kThreads; ++t) {
     threads.push_back(std::make_unique<spindle::Thread>([&, t] {
       Rng rng{0x2545F4914F6CDD1DULL * static_cast<std::uint64_t>(t + 1)};
+      (void)start.wait();
       for (long r = 0; r < rounds; ++r) {
         std::uint32_t i = rng.next(kLocks);
         std::uint32_t j = rng.next(kLocks);
@@ -127,6 +136,7 @@ TEST(DeadlockStress, consistent_order_under_lock_order_checking_reports_nothing)
         if (i > j) std::swap(i, j);
         std::scoped_lock a(*locks[i]);
         std::scoped_lock b(*locks[j]);
+        if ((r & 7) == 0) std::this_thread::yield();
       }
     }));
   }
@@ -148,13 +158,16 @@ TEST(DeadlockStress, opposite_orders_always_end_in_an_error_never_a_hang) {
     for (int i = 0; i < n; ++i) locks.push_back(std::make_unique<spindle::Lock>());
     std::atomic<long> done{0};
     std::atomic<long> errors{0};
+    spindle::Barrier start(n);
     std::vector<std::unique_ptr<spindle::Thread>> threads;
     for (int t = 0; t < n; ++t) {
       threads.push_back(std::make_unique<spindle::Thread>([&, t] {
         spindle::Lock& first = *locks[static_cast<std::size_t>(t)];
         spindle::Lock& second = *locks[static_cast<std::size_t>((t + 1) % n)];
+        (void)start.wait();
         for (long r = 0; r < rounds;) {
           std::scoped_lock a(first);
+          std::this_thread::yield();  // let the others take their first lock
           try {
             std::scoped_lock b(second);
             ++r;
