@@ -31,7 +31,7 @@ bool Condition::wait_owned(detail::Deadline deadline) {
   // Re-acquire without a deadline, as Python does: the wait's result says
   // whether it was notified, and the caller always holds the lock again -
   // so this acquire never throws DeadlockError (deadlock_internal.hpp).
-  const detail::ReacquireScope reacquiring;
+  const detail::NoDeadlockErrorScope reacquiring;
   if (lock_) {
     lock_->acquire();
   } else {

@@ -20,6 +20,7 @@
 #include <csignal>
 #include <cstdio>
 #include <deque>
+#include <exception>
 #include <limits>
 #include <memory>
 #include <mutex>
@@ -173,7 +174,7 @@ Record* lookup_ident(std::uint64_t ident) noexcept {
 // (it is trivial); after the record is gone, the thread is not watched.
 thread_local Record* tls_record = nullptr;
 thread_local bool tls_record_gone = false;
-thread_local bool tls_reacquiring = false;
+thread_local bool tls_no_deadlock_error = false;
 
 struct RecordHolder {
   Record record;
@@ -391,7 +392,8 @@ WatchedWait::WatchedWait(const WaitTarget& target) {
   if (policy == kOff) return;
   Record* me = my_record();
   if (me == nullptr) return;
-  const bool can_raise = !tls_reacquiring;
+  // A destructor run by unwinding cannot let an exception out.
+  const bool can_raise = !tls_no_deadlock_error && std::uncaught_exceptions() == 0;
   Hop hops[kMaxCycle];
   HopInfo info[kMaxCycle];
   int n = 0;
@@ -455,11 +457,11 @@ void WatchedWait::woken() {
   throw_deadlock(info, n);
 }
 
-ReacquireScope::ReacquireScope() noexcept : previous_(tls_reacquiring) {
-  tls_reacquiring = true;
+NoDeadlockErrorScope::NoDeadlockErrorScope() noexcept : previous_(tls_no_deadlock_error) {
+  tls_no_deadlock_error = true;
 }
-ReacquireScope::~ReacquireScope() {
-  tls_reacquiring = previous_;
+NoDeadlockErrorScope::~NoDeadlockErrorScope() {
+  tls_no_deadlock_error = previous_;
 }
 
 // ---------------------------------------------------------------- lock order

@@ -62,15 +62,19 @@ class WatchedWait {
   Record* record_ = nullptr;
 };
 
-/// While alive, the calling thread's Lock waits are Condition re-acquires:
-/// wait() must return holding the lock, so such a wait never throws
-/// DeadlockError itself (another thread of the cycle does, see woken()).
-class ReacquireScope {
+/// While alive, the calling thread's watched waits must not throw
+/// DeadlockError: Condition::wait()'s re-acquire (wait() returns holding the
+/// lock), and joins made on the way to a destructor's end (a pool's
+/// shutdown, ~Thread). If such a wait closes a cycle, another thread of the
+/// cycle that waits in a Lock acquire throws instead (see woken()); if there
+/// is none, the cycle is reported and the wait goes on. Waits made while an
+/// exception unwinds the stack are treated the same way.
+class NoDeadlockErrorScope {
  public:
-  ReacquireScope() noexcept;
-  ~ReacquireScope();
-  ReacquireScope(const ReacquireScope&) = delete;
-  ReacquireScope& operator=(const ReacquireScope&) = delete;
+  NoDeadlockErrorScope() noexcept;
+  ~NoDeadlockErrorScope();
+  NoDeadlockErrorScope(const NoDeadlockErrorScope&) = delete;
+  NoDeadlockErrorScope& operator=(const NoDeadlockErrorScope&) = delete;
 
  private:
   bool previous_;

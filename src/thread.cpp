@@ -359,7 +359,8 @@ Thread::~Thread() {
       "spindle::make_thread<T>().\n",
       name);
   std::fflush(stderr);
-  detail::join_core(*core_, detail::Deadline::never());  // unwatched: a destructor must not throw
+  const detail::NoDeadlockErrorScope in_a_destructor;
+  join_until(detail::Deadline::never());
 }
 
 Thread::Thread(Thread&& other) {

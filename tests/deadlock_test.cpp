@@ -27,6 +27,7 @@
 #include "spindle/barrier.hpp"
 #include "spindle/condition.hpp"
 #include "spindle/event.hpp"
+#include "spindle/futures.hpp"
 #include "spindle/lock.hpp"
 #include "spindle/thread.hpp"
 #include "support.hpp"
@@ -494,6 +495,78 @@ TEST(Deadlock, condition_reacquire_that_closes_a_cycle_makes_the_other_thread_th
   EXPECT_EQ(d.threads[0].waits_for, &m);
   EXPECT_EQ(d.threads[1].name, "waiter");
   EXPECT_EQ(d.threads[1].waits_for, &lk);
+}
+
+TEST(Deadlock, pool_shutdown_that_would_close_a_cycle_makes_the_waiting_task_throw) {
+  spindle_test::Watchdog wd("pool shutdown");
+  Lock lock;
+  lock.acquire();
+  std::optional<spindle::Future<void>> result;
+  {
+    spindle::ThreadPoolExecutor pool(1);
+    result = pool.submit([&] {
+      lock.acquire();  // held by the thread that shuts the pool down
+      lock.release();
+    });
+    for (bool blocked = false; !blocked; std::this_thread::yield()) {
+      for (const auto& t : spindle::enumerate()) {
+        const auto w = t->waiting_on();
+        blocked = blocked || (w && w->object == &lock);
+      }
+    }
+  }  // ~ThreadPoolExecutor joins the worker: a cycle; the destructor cannot throw
+  lock.release();
+  EXPECT_THROW(result->result(), DeadlockError) << "the task's acquire() threw instead";
+}
+
+TEST(Deadlock, a_wait_made_while_unwinding_never_throws) {
+  spindle_test::Watchdog wd("unwinding");
+  Lock a, b;
+  spindle::Event a_held, b_held;
+  bool t2_got_b = false;
+  bool t2_error = false;
+  bool unwinding_wait_returned = false;
+  struct AcquireOnUnwind {
+    Lock& lock;
+    bool& returned;
+    ~AcquireOnUnwind() {
+      lock.acquire();  // closes the cycle during unwinding: the other thread throws
+      returned = true;
+      lock.release();
+    }
+  };
+  Thread t2({.name = "plain"}, [&] {
+    a.acquire();
+    a_held.set();
+    b_held.wait();
+    try {
+      b.acquire();
+      t2_got_b = true;
+      b.release();
+    } catch (const DeadlockError&) {
+      t2_error = true;
+    }
+    a.release();
+  });
+  Thread t1({.name = "unwinder"}, [&] {
+    b.acquire();
+    b_held.set();
+    a_held.wait();
+    wait_blocked_on(t2, &b);
+    try {
+      const AcquireOnUnwind guard{a, unwinding_wait_returned};
+      throw std::runtime_error("leaving");
+    } catch (const std::runtime_error&) {
+    }
+    b.release();
+  });
+  t2.start();
+  t1.start();
+  t1.join();
+  t2.join();
+  EXPECT_TRUE(t2_error) << "the thread in a plain acquire() backs out";
+  EXPECT_FALSE(t2_got_b);
+  EXPECT_TRUE(unwinding_wait_returned);
 }
 
 TEST(Deadlock, report_policy_calls_the_hook_and_find_deadlocks_sees_the_cycle) {

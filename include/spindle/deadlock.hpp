@@ -42,12 +42,22 @@
 //                           taking the lock (or joining). The other threads
 //                           keep waiting; they go on once the thrower lets go
 //                           of what it holds (its RAII guards do).
-//                           Exception: a Condition::wait() re-acquiring its
-//                           lock must return holding it, so it cannot throw;
-//                           then the next thread of the cycle that waits in a
+//                           Exception: some waits must not throw - the
+//                           re-acquire at the end of Condition::wait() (it
+//                           returns holding the lock), the joins of a
+//                           ThreadPoolExecutor's shutdown and of ~Thread
+//                           (destructors), and any wait made while an
+//                           exception unwinds the stack (an RAII guard's
+//                           destructor). When one of them closes a cycle,
+//                           another thread of the cycle that waits in a
 //                           Lock/RLock acquire() throws instead (it is woken
-//                           for that), or, if there is none, the cycle is
-//                           reported as under `report`.
+//                           for that; e.g. a pool task waiting for a lock
+//                           that the thread shutting the pool down holds:
+//                           its future gets the DeadlockError), or, if there
+//                           is none, the cycle is reported as under `report`
+//                           and the wait goes on. A destructor of your own
+//                           that calls acquire() or join() outside unwinding
+//                           should catch DeadlockError, as any exception.
 //   DeadlockPolicy::report  the deadlock hook is called with the cycle
 //                           (default: printed on stderr), then the call
 //                           blocks as Python's would.
