@@ -12,6 +12,7 @@
 // thread is still inside the call that uses it. Lock owners change without
 // g_watch (the fast paths), so a cycle is re-read before it is believed.
 #include <pthread.h>
+#include <sched.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -398,6 +399,8 @@ WatchedWait::WatchedWait(const WaitTarget& target) {
   HopInfo info[kMaxCycle];
   int n = 0;
   bool raise = false;
+  Record* victim = nullptr;
+  std::uintptr_t victim_token = 0;
   const std::atomic<std::uint32_t>* victim_word = nullptr;
   {
     Guard g(g_watch);
@@ -407,9 +410,10 @@ WatchedWait::WatchedWait(const WaitTarget& target) {
       if (policy == kRaise) {
         if (can_raise) {
           raise = true;
-        } else if (Record* v = pick_victim(hops, n)) {
-          v->victim.store(true, std::memory_order_release);
-          victim_word = v->target.word;
+        } else if ((victim = pick_victim(hops, n)) != nullptr) {
+          victim->victim.store(true, std::memory_order_release);
+          victim_token = victim->token;
+          victim_word = victim->target.word;
         }
       }
     }
@@ -422,12 +426,22 @@ WatchedWait::WatchedWait(const WaitTarget& target) {
   }
   if (n == 0) return;
   if (raise) throw_deadlock(info, n);
-  if (victim_word != nullptr) {
+  if (victim != nullptr) {
     // The victim parks on its Lock's word: wake every waiter there (the
-    // others re-check and park again). By now the victim may have got the
-    // lock and gone, and the Lock with it: a wake-up by address touches no
-    // object and at worst wakes a later waiter spuriously (park.hpp).
-    unpark_address(victim_word, std::numeric_limits<int>::max());
+    // others re-check and park again). It may not have parked yet - then
+    // this wake-up finds nobody and it parks after it - so wake until it has
+    // seen its flag (or is gone). By now the Lock may be gone too: a wake-up
+    // by address touches no object and at worst wakes a later waiter
+    // spuriously (park.hpp).
+    for (;;) {
+      unpark_address(victim_word, std::numeric_limits<int>::max());
+      {
+        Guard g(g_watch);
+        if (lookup_token(victim_token) != victim || !victim->victim.load(std::memory_order_relaxed))
+          break;
+      }
+      sched_yield();
+    }
     return;
   }
   report_deadlock(info, n);
