@@ -264,7 +264,7 @@ void BM_watched_wait(benchmark::State& state) {
   std::atomic<std::uintptr_t> owner{0};
   std::atomic<std::uint32_t> word{2};
   std::thread([&] { owner.store(spindle::detail::owner_token()); }).join();  // some thread's token
-  const auto target = spindle::detail::WaitTarget::lock(&word, &owner, &word);
+  const auto target = spindle::detail::WaitTarget::lock(&word, &owner, &word, false);
   for (auto _ : state) {
     const spindle::detail::WatchedWait watch(target);
     benchmark::ClobberMemory();

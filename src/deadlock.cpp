@@ -26,6 +26,7 @@
 #include <memory>
 #include <mutex>
 #include <set>
+#include <string>
 #include <unordered_map>
 #include <unordered_set>
 #include <utility>
@@ -45,7 +46,6 @@ constinit std::atomic<int> g_deadlock_policy{static_cast<int>(DeadlockPolicy::ra
 namespace {
 
 constexpr int kRaise = static_cast<int>(DeadlockPolicy::raise);
-constexpr int kReport = static_cast<int>(DeadlockPolicy::report);
 constexpr int kOff = static_cast<int>(DeadlockPolicy::off);
 
 // ---------------------------------------------------------------- internal lock
@@ -110,7 +110,7 @@ struct Record {
   // The published wait, written by the thread and read by others, all under
   // g_watch.
   bool waiting = false;
-  bool can_raise = false;  // false while re-acquiring a Condition's lock
+  bool can_raise = false;  // false in a NoDeadlockErrorScope or while unwinding
   WaitTarget target{};
   // Set (under g_watch) by a thread that closed a cycle through this wait
   // but could not throw itself; read by this thread when it wakes.
@@ -122,6 +122,7 @@ struct Record {
   int held_top = 0;             // the thread's own: slots in use are below it
   std::uint64_t held_epoch = 0; // checking was switched on anew: forget `held`
   bool in_order_hook = false;   // the checker's own lock operations are not checked
+  std::string name;             // the thread's name when the checker last read it
 };
 
 namespace {
@@ -227,6 +228,17 @@ Record* holder_of(const WaitTarget& t) noexcept {
   return id == 0 ? nullptr : lookup_ident(id);
 }
 
+// Whether "waits for `via`, held by a thread whose own wait is `next`" is an
+// edge that only that thread can end. A join, and an RLock (only its owner
+// may release it): always. A plain Lock has no owner - any thread may
+// release it, and Python code uses one as a signal that a third thread
+// releases (the acquirer starts a worker that waits for it, then joins the
+// worker...). It counts only when its acquirer is itself blocked acquiring a
+// lock: the nested locking of every lock-order deadlock.
+bool certain(const WaitTarget& via, const WaitTarget& next) noexcept {
+  return via.owned || next.kind == WaitTarget::Kind::lock;
+}
+
 // The cycle that `start` closes by waiting for `first`, if any: fills
 // hops[0..n) with hops[0] = {start, first} and returns n >= 2, else 0.
 // Under g_watch. Published waits cannot change meanwhile; lock owners can,
@@ -240,11 +252,12 @@ int find_cycle(Record* start, const WaitTarget& first, Hop* hops) noexcept {
     if (h == nullptr) return 0;
     if (h == start) {
       if (n == 1) return 0;  // waits for a Lock it acquired itself: a hand-off, not a cycle
+      if (!certain(hops[n - 1].target, first)) return 0;
       break;
     }
     for (int i = 1; i < n; ++i)
       if (hops[i].thread == h) return 0;  // a cycle further on, not through `start`
-    if (!h->waiting || n == kMaxCycle) return 0;
+    if (!h->waiting || n == kMaxCycle || !certain(hops[n - 1].target, h->target)) return 0;
     hops[n++] = Hop{h, h->target};
   }
   for (int i = 0; i < n; ++i)
@@ -563,14 +576,26 @@ void clear_held_of(std::uintptr_t owner, const void* lock) noexcept {
 }
 
 // The calling thread's name, without making it a handle (this may run in a
-// thread's exit sequence, or in a thread spindle does not know).
-std::string current_name() {
-  if (Thread* t = tls_current) return t->name();
-  if (const std::shared_ptr<ThreadCore>* core = tls_core) {
-    std::scoped_lock guard((*core)->lock);
-    return (*core)->name;
+// thread's exit sequence, or in a thread spindle does not know) and without
+// waiting for its core's lock, which the caller may hold (fork() takes every
+// core's lock): if that lock is busy, the name last read, or the ident.
+std::string current_name(Record* me) {
+  const ThreadCore* core = nullptr;
+  if (const std::shared_ptr<ThreadCore>* own = tls_core) {
+    core = own->get();
+  } else if (Thread* t = tls_current) {
+    core = ThreadAccess::core(*t).get();
   }
-  return unknown_name(get_ident());
+  if (core != nullptr && core->lock.try_lock()) {
+    try {
+      me->name = core->name;
+    } catch (...) {
+      core->lock.unlock();
+      throw;
+    }
+    core->lock.unlock();
+  }
+  return me->name.empty() ? unknown_name(get_ident()) : me->name;
 }
 
 struct InOrderHook {
@@ -696,7 +721,7 @@ void lock_order_before_blocking(const void* lock) {
       for (int i = 0; i < k && !missing; ++i) missing = !has_edge(gr, held[i], lock);
     }
     if (!missing) return;  // every order already known: the common case
-    const std::string name = current_name();
+    const std::string name = current_name(me);
     Guard g(g_order_lock);
     OrderGraph& gr = graph();
     for (int i = 0; i < k; ++i) {

@@ -25,16 +25,17 @@ extern std::atomic<int> g_deadlock_policy;
 struct WaitTarget {
   enum class Kind : std::uint8_t { lock, join };
   Kind kind;
+  bool owned;                                // lock: an RLock's, released only by its owner
   const void* object;                        // the Lock, or the joined ThreadCore
   const std::atomic<std::uintptr_t>* owner;  // lock: its owner token
   const std::atomic<std::uint32_t>* word;    // lock: its futex word
 
   static WaitTarget lock(const void* lock, const std::atomic<std::uintptr_t>* owner,
-                         const std::atomic<std::uint32_t>* word) noexcept {
-    return WaitTarget{Kind::lock, lock, owner, word};
+                         const std::atomic<std::uint32_t>* word, bool owned) noexcept {
+    return WaitTarget{Kind::lock, owned, lock, owner, word};
   }
   static WaitTarget join(const ThreadCore* core) noexcept {
-    return WaitTarget{Kind::join, core, nullptr, nullptr};
+    return WaitTarget{Kind::join, true, core, nullptr, nullptr};
   }
 };
 

@@ -25,7 +25,7 @@ bool Lock::acquire_slow(detail::Deadline deadline) {
     // A wait without a deadline: the deadlock detector checks that it does
     // not close a wait-for cycle (may throw DeadlockError) and shows it to
     // the other threads until it ends.
-    detail::WatchedWait watch(detail::WaitTarget::lock(this, &owner_, &word_));
+    detail::WatchedWait watch(detail::WaitTarget::lock(this, &owner_, &word_, owned_));
     do {
       detail::park(word_, kContended, deadline, site);
       watch.woken();

@@ -295,9 +295,9 @@ TEST(Deadlock, join_cycle) {
       << what;
 }
 
-TEST(Deadlock, join_and_lock_in_one_cycle) {
-  spindle_test::Watchdog wd("join + lock");
-  Lock lock;
+TEST(Deadlock, join_and_rlock_in_one_cycle) {
+  spindle_test::Watchdog wd("join + rlock");
+  RLock lock;
   std::unique_ptr<Thread> worker;
   std::optional<DeadlockError> error;
   spindle::Event made;
@@ -322,6 +322,31 @@ TEST(Deadlock, join_and_lock_in_one_cycle) {
   EXPECT_EQ(error->deadlock().threads[0].name, "worker");
   EXPECT_EQ(error->deadlock().threads[1].name, "MainThread");
   EXPECT_STREQ(error->deadlock().threads[1].waits_kind, "Thread.join");
+}
+
+TEST(Deadlock, a_lock_used_as_a_gate_that_a_third_thread_opens_is_not_a_cycle) {
+  spindle_test::Watchdog wd("gate");
+  // Python's idiom: a Lock acquired up front as a closed gate, a worker that
+  // passes it, another thread that opens it - while the acquirer joins the
+  // worker. Not a deadlock: the acquirer is not the one to release it.
+  Lock gate;
+  gate.acquire();
+  bool passed = false;
+  Thread worker({.name = "passer"}, [&] {
+    gate.acquire();
+    passed = true;
+    gate.release();
+  });
+  Thread opener({.name = "opener"}, [&] {
+    wait_blocked_in(spindle::main_thread(), "Thread.join");
+    gate.release();
+  });
+  worker.start();
+  wait_blocked_on(worker, &gate);
+  opener.start();
+  EXPECT_NO_THROW(worker.join());
+  opener.join();
+  EXPECT_TRUE(passed);
 }
 
 TEST(Deadlock, rlock_held_recursively_is_in_the_cycle) {
@@ -499,7 +524,7 @@ TEST(Deadlock, condition_reacquire_that_closes_a_cycle_makes_the_other_thread_th
 
 TEST(Deadlock, pool_shutdown_that_would_close_a_cycle_makes_the_waiting_task_throw) {
   spindle_test::Watchdog wd("pool shutdown");
-  Lock lock;
+  RLock lock;
   lock.acquire();
   std::optional<spindle::Future<void>> result;
   {
@@ -511,7 +536,7 @@ TEST(Deadlock, pool_shutdown_that_would_close_a_cycle_makes_the_waiting_task_thr
     for (bool blocked = false; !blocked; std::this_thread::yield()) {
       for (const auto& t : spindle::enumerate()) {
         const auto w = t->waiting_on();
-        blocked = blocked || (w && w->object == &lock);
+        blocked = blocked || (w && w->object == static_cast<const void*>(&lock));
       }
     }
   }  // ~ThreadPoolExecutor joins the worker: a cycle; the destructor cannot throw

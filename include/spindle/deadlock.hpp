@@ -17,13 +17,18 @@
 //     acquire(), and the re-acquire at the end of Condition::wait();
 //   * the end of the next thread: Thread::join() without a timeout.
 //
-// A Lock has no owner in Python's sense - any thread may release it - so
-// "held by T" means "acquired by T and not released since". A cycle is
-// therefore certain unless a thread outside it releases a Lock that a thread
-// of the cycle acquired (a Lock used as a binary semaphore, across threads);
+// "Held by T" means "acquired by T and not released since". An RLock can be
+// released only by its owner, and a thread only ends by itself, so those
+// edges are certain. A Lock has no owner in Python's sense - any thread may
+// release it, and Python code uses one as a signal that a third thread
+// releases - so a Lock edge counts only in the shape of every lock-order
+// deadlock: its acquirer is itself blocked acquiring a lock (Lock, RLock, a
+// Condition's). A thread that acquired a Lock and then joins, or waits for
+// a Lock it acquired itself, may be waiting for someone else to release it:
+// never a cycle. What is left to chance: a thread outside the cycle that
+// releases a Lock acquired by a thread of the cycle blocked in an acquire;
 // a program that does that on purpose should choose DeadlockPolicy::report
-// or off. The commonest form of that pattern, a thread waiting for a Lock it
-// acquired itself (to be released by another thread), is never a cycle.
+// or off.
 //
 // Not counted, because they end by themselves or can be ended by any
 // thread: every call with a timeout (acquire(2s), join(2s), ...), and
@@ -61,8 +66,9 @@
 //   DeadlockPolicy::report  the deadlock hook is called with the cycle
 //                           (default: printed on stderr), then the call
 //                           blocks as Python's would.
-//   DeadlockPolicy::off     nothing is checked or recorded;
-//                           find_deadlocks() sees nothing.
+//   DeadlockPolicy::off     nothing is checked or recorded (waits that
+//                           begin meanwhile are invisible to
+//                           find_deadlocks()).
 //
 // Why raise by default: a cycle of untimed waits never ends by itself; a
 // Python program hangs there forever, which is never the intended outcome,
@@ -156,8 +162,8 @@ void set_deadlock_hook(std::function<void(const Deadlock&)> hook);
 
 /// The deadlock cycles present now (Java's findDeadlockedThreads): each
 /// cycle once, each checked to be current when it was read. Any thread may
-/// call it; it blocks only briefly on the detector's own lock. Empty while
-/// the policy is off.
+/// call it; it blocks only briefly on the detector's own lock. Waits that
+/// began while the policy was off are not seen.
 [[nodiscard]] std::vector<Deadlock> find_deadlocks();
 
 // ---------------------------------------------------------------- lock order

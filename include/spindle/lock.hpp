@@ -107,6 +107,11 @@ class Lock : public detail::Acquirable<Lock> {
   static constexpr std::uint32_t kLocked = 1;     // held, nobody parked
   static constexpr std::uint32_t kContended = 2;  // held, waiters may be parked
 
+  // The Lock inside an RLock: only its owner can release it, which the
+  // deadlock detector relies on (src/deadlock.cpp).
+  struct OwnedTag {};
+  explicit constexpr Lock(OwnedTag) noexcept : owned_(true) {}
+
   bool try_fast() noexcept {
     std::uint32_t expected = kUnlocked;
     if (!word_.compare_exchange_strong(expected, kLocked, std::memory_order_acquire,
@@ -125,6 +130,7 @@ class Lock : public detail::Acquirable<Lock> {
   void release_slow(std::uint32_t prev);
 
   std::atomic<std::uint32_t> word_{kUnlocked};
+  const bool owned_ = false;  // inside an RLock
   // detail::owner_token() of the thread that acquired the lock and has not
   // released it; 0 while free (and for a moment around each change).
   std::atomic<std::uintptr_t> owner_{0};
@@ -200,7 +206,7 @@ class RLock : public detail::Acquirable<RLock> {
     own(count);
   }
 
-  Lock lock_;
+  Lock lock_{Lock::OwnedTag{}};
   // Written only by the owner; read by any thread to ask "is it me?" - a
   // thread only ever finds its own token there if it stored it itself.
   std::atomic<const void*> owner_{nullptr};
