@@ -87,9 +87,9 @@ class InternalLock {
 
 using Guard = std::lock_guard<InternalLock>;
 
-constinit InternalLock g_watch{};        // the records and every published wait
-constinit InternalLock g_order_lock{};   // the lock-order graph
-constinit InternalLock g_hooks_lock{};   // the two hooks
+constinit InternalLock g_watch{};       // the records and every published wait
+constinit InternalLock g_order_lock{};  // the lock-order graph
+constinit InternalLock g_hooks_lock{};  // the two hooks
 
 // ---------------------------------------------------------------- records
 
@@ -119,10 +119,10 @@ struct Record {
   // Written by the thread; cleared with a CAS, under g_watch, by a thread
   // that releases or destroys a lock this one acquired.
   std::atomic<const void*> held[kMaxHeld] = {};
-  int held_top = 0;             // the thread's own: slots in use are below it
-  std::uint64_t held_epoch = 0; // checking was switched on anew: forget `held`
-  bool in_order_hook = false;   // the checker's own lock operations are not checked
-  std::string name;             // the thread's name when the checker last read it
+  int held_top = 0;              // the thread's own: slots in use are below it
+  std::uint64_t held_epoch = 0;  // checking was switched on anew: forget `held`
+  bool in_order_hook = false;    // the checker's own lock operations are not checked
+  std::string name;              // the thread's name when the checker last read it
 };
 
 namespace {
@@ -367,8 +367,8 @@ void report_deadlock(const HopInfo* hops, int n) noexcept {
       hook = hooks().deadlock;
     }
     if (!hook) {
-      write_stderr(("spindle: deadlock detected (the threads stay blocked): " + d->describe())
-                       .c_str());
+      write_stderr(
+          ("spindle: deadlock detected (the threads stay blocked): " + d->describe()).c_str());
       return;
     }
     try {
@@ -866,15 +866,14 @@ const Deadlock& DeadlockError::deadlock() const noexcept {
 }
 
 std::string Deadlock::describe() const {
-  std::string out = "a cycle of " + std::to_string(threads.size()) +
-                    " threads, each waiting for the next:\n";
+  std::string out =
+      "a cycle of " + std::to_string(threads.size()) + " threads, each waiting for the next:\n";
   const std::size_t n = threads.size();
   for (std::size_t i = 0; i < n; ++i) {
     const DeadlockedThread& t = threads[i];
     const DeadlockedThread& next = threads[(i + 1) % n];
     out += "  thread \"" + t.name + "\"";
-    if (std::string(t.holds_kind) == "Lock")
-      out += " holds Lock " + detail::hex(t.holds) + " and";
+    if (std::string(t.holds_kind) == "Lock") out += " holds Lock " + detail::hex(t.holds) + " and";
     if (std::string(t.waits_kind) == "Lock") {
       out += " waits for Lock " + detail::hex(t.waits_for) + ", held by \"" + next.name + "\"\n";
     } else {
@@ -934,8 +933,8 @@ std::string LockOrderViolation::describe() const {
   for (std::size_t i = 0; i < earlier.size(); ++i) {
     const LockOrderStep& s = earlier[i];
     out += (i == 0 ? " " : ", then ");
-    out += "thread \"" + s.thread + "\" took Lock " + detail::hex(s.then) +
-           " while holding Lock " + detail::hex(s.first);
+    out += "thread \"" + s.thread + "\" took Lock " + detail::hex(s.then) + " while holding Lock " +
+           detail::hex(s.first);
   }
   out += ". Run at the same time, these orders can deadlock.";
   return out;

@@ -389,7 +389,8 @@ TEST(Deadlock, rlock_held_recursively_is_in_the_cycle) {
   const Deadlock& d = error->deadlock();
   ASSERT_EQ(d.threads.size(), 2U);
   EXPECT_EQ(d.threads[0].name, "rlock-wanter");
-  EXPECT_EQ(d.threads[0].waits_for, static_cast<const void*>(&r)) << "an RLock's Lock is its first member";
+  EXPECT_EQ(d.threads[0].waits_for, static_cast<const void*>(&r))
+      << "an RLock's Lock is its first member";
   EXPECT_EQ(d.threads[1].name, "rlock-holder");
   EXPECT_EQ(d.threads[1].holds, static_cast<const void*>(&r));
   EXPECT_FALSE(r.locked());
@@ -870,9 +871,7 @@ TEST(LockOrder, try_lock_records_no_order_so_scoped_lock_of_two_is_silent) {
   {
     std::scoped_lock both(a, b);  // std::lock: lock() one, try_lock() the other
   }
-  {
-    std::scoped_lock both(b, a);
-  }
+  { std::scoped_lock both(b, a); }
   ASSERT_TRUE(a.try_lock());
   {
     std::scoped_lock g(b);  // b while holding a (taken by try_lock): recorded

@@ -205,7 +205,7 @@ TOUR_SECTION(dining_philosophers, 2,
     } catch (const spindle::DeadlockError& e) {
       deadlocks.fetch_add(1);
       named = e.what();
-      left.release();  // put the fork down ...
+      left.release();     // put the fork down ...
       others_ate.wait();  // ... until the other four have eaten
       std::scoped_lock both(left, right);
       eat();
@@ -224,8 +224,7 @@ TOUR_SECTION(dining_philosophers, 2,
   note(
       "every philosopher held one fork and wanted the next: a cycle; the last to reach got "
       "DeadlockError,");
-  note("put his fork down, and after the other four had eaten he ate too (", fed.load(),
-       " meals)");
+  note("put his fork down, and after the other four had eaten he ate too (", fed.load(), " meals)");
   tour::check(deadlocks.load() == 1 && fed.load() == N,
               "spindle named the five-thread cycle to one philosopher, and everyone ate");
 

@@ -177,9 +177,9 @@ struct LockOrderStep {
 
 /// An acquisition that contradicts an earlier order.
 struct LockOrderViolation {
-  std::string thread;            ///< the thread taking `acquiring` now
+  std::string thread;  ///< the thread taking `acquiring` now
   const void* acquiring = nullptr;
-  const void* held = nullptr;    ///< a lock it holds meanwhile
+  const void* held = nullptr;  ///< a lock it holds meanwhile
   /// The earlier order, from `acquiring` to `held`: steps[0].first is
   /// `acquiring`, steps.back().then is `held` (one step for two locks).
   std::vector<LockOrderStep> earlier;

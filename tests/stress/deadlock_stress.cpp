@@ -116,7 +116,8 @@ TEST(DeadlockStress, consistent_order_never_reports_a_cycle_in_a_million_acquisi
 TEST(DeadlockStress, consistent_order_under_lock_order_checking_reports_nothing) {
   spindle_test::Watchdog wd("order checking", std::chrono::seconds(600));
   std::atomic<int> violations{0};
-  spindle::set_lock_order_hook([&](const spindle::LockOrderViolation&) { violations.fetch_add(1); });
+  spindle::set_lock_order_hook(
+      [&](const spindle::LockOrderViolation&) { violations.fetch_add(1); });
   spindle::set_lock_order_checking(true);
   constexpr int kThreads = 4;
   constexpr std::uint32_t kLocks = 6;
