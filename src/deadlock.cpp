@@ -309,6 +309,7 @@ std::vector<std::string> names_of(const std::vector<std::uint64_t>& idents) {
 std::shared_ptr<Deadlock> build(const HopInfo* hops, int n) {
   auto d = std::make_shared<Deadlock>();
   std::vector<std::uint64_t> idents;
+  idents.reserve(static_cast<std::size_t>(n));
   for (int i = 0; i < n; ++i) idents.push_back(hops[i].ident);
   std::vector<std::string> names = names_of(idents);
   d->threads.resize(static_cast<std::size_t>(n));
@@ -522,7 +523,7 @@ constinit std::atomic<std::size_t> g_held_dropped{0};
 
 bool has_edge(const OrderGraph& gr, const void* from, const void* to) {
   auto it = gr.nodes.find(from);
-  return it != gr.nodes.end() && it->second.out.count(to) != 0;
+  return it != gr.nodes.end() && it->second.out.contains(to);
 }
 
 // A chain of recorded orders from `from` to `to` (breadth first: the
@@ -796,6 +797,7 @@ void fork_child() {
 struct DumpSignal {
   std::atomic<std::uint32_t> requests{0};
   std::atomic<bool> running{false};  // the printing thread exists
+  std::uint32_t baseline = 0;        // requests seen when it was started
   InternalLock install;
 };
 constinit DumpSignal g_dump{};
@@ -813,8 +815,8 @@ extern "C" void on_dump_signal(int /*signo*/) {
   errno = saved;
 }
 
-void* dump_thread(void* arg) {
-  auto seen = static_cast<std::uint32_t>(reinterpret_cast<std::uintptr_t>(arg));
+void* dump_thread(void* /*unused*/) {
+  std::uint32_t seen = g_dump.baseline;  // written before pthread_create
   for (;;) {
     const std::uint32_t now = g_dump.requests.load(std::memory_order_acquire);
     if (now == seen) {
@@ -840,8 +842,8 @@ bool start_dump_thread() noexcept {
   sigfillset(&all);
   pthread_sigmask(SIG_SETMASK, &all, &old);
   pthread_t tid;
-  const auto seen = static_cast<std::uintptr_t>(g_dump.requests.load(std::memory_order_acquire));
-  const int rc = pthread_create(&tid, nullptr, dump_thread, reinterpret_cast<void*>(seen));
+  g_dump.baseline = g_dump.requests.load(std::memory_order_acquire);
+  const int rc = pthread_create(&tid, nullptr, dump_thread, nullptr);
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
   if (rc != 0) return false;
   pthread_detach(tid);
