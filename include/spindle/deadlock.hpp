@@ -70,17 +70,19 @@
 //                           begin meanwhile are invisible to
 //                           find_deadlocks()).
 //
-// Why raise by default: a cycle of untimed waits never ends by itself; a
-// Python program hangs there forever, which is never the intended outcome,
-// and the exception names the cause where it happens. A program that relies
+// Why raise by default: a cycle as defined above never ends by itself (short
+// of the narrow case left to chance); a Python program hangs there forever,
+// which is never the intended outcome, and the exception names the cause
+// where it happens. A program that relies
 // on timeouts never sees it (timed waits are never part of a cycle), and
 // `except RuntimeError` handlers catch it. docs/design.md lists it as a
 // departure from Python.
 //
 // ## Lock-order checking (opt-in, e.g. for test builds)
 //
-// set_lock_order_checking(true) records, for every Lock and RLock, the order
-// in which each thread takes them (Linux's lockdep, Abseil's Mutex deadlock
+// set_lock_order_checking(true) records, for every Lock and RLock (spindle's
+// internal ones too; their orders are consistent), the order in which each
+// thread takes them (Linux's lockdep, Abseil's Mutex deadlock
 // detection): "A then B" when a thread takes B while holding A. The first
 // acquisition that contradicts an earlier order - a thread takes A while
 // holding B after any thread took B while holding A (or through a chain
