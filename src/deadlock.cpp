@@ -27,6 +27,7 @@
 #include <mutex>
 #include <set>
 #include <string>
+#include <type_traits>
 #include <unordered_map>
 #include <unordered_set>
 #include <utility>
@@ -122,7 +123,9 @@ struct Record {
   int held_top = 0;              // the thread's own: slots in use are below it
   std::uint64_t held_epoch = 0;  // checking was switched on anew: forget `held`
   bool in_order_hook = false;    // the checker's own lock operations are not checked
-  std::string name;              // the thread's name when the checker last read it
+  // The thread's name when the checker last read it (a plain array: the
+  // record must stay trivially destructible, see my_record()).
+  char name[64] = {};
 };
 
 namespace {
@@ -171,39 +174,53 @@ Record* lookup_ident(std::uint64_t ident) noexcept {
   return nullptr;
 }
 
-// The calling thread's record: made at first use, withdrawn when the thread
-// ends. tls_record stays readable while other thread_local destructors run
-// (it is trivial); after the record is gone, the thread is not watched.
+// The calling thread's record: registered at first use, withdrawn when the
+// thread ends. It is a trivially destructible thread_local, withdrawn by a
+// pthread key's destructor, not by a C++ thread_local destructor: glibc
+// allocates a node for each of those (__cxa_thread_atexit_impl), and in a
+// child forked while such a thread lives, that node is reachable only from
+// the vanished thread's TLS - a leak to LeakSanitizer in every forked child.
+// Key destructors run after the thread's thread_local destructors, so the
+// record serves them too; after it is withdrawn the thread is not watched.
+// (The main thread's record is never withdrawn: its TLS lasts as long as the
+// process.)
+static_assert(std::is_trivially_destructible_v<Record>);
+thread_local Record tls_record_storage;
 thread_local Record* tls_record = nullptr;
 thread_local bool tls_record_gone = false;
 thread_local bool tls_no_deadlock_error = false;
 
-struct RecordHolder {
-  Record record;
-  RecordHolder() noexcept {
-    record.token = owner_token();
-    record.ident = get_ident();
+pthread_key_t g_record_key;
+bool g_record_key_made = false;  // false if the process ran out of keys: nothing is watched
+pthread_once_t g_record_key_once = PTHREAD_ONCE_INIT;
+
+void withdraw_record(void* p) {
+  auto* r = static_cast<Record*>(p);
+  {
     Guard g(g_watch);
-    registry_insert(&record);
-    tls_record = &record;
+    registry_erase(r);
   }
-  ~RecordHolder() {
-    {
-      Guard g(g_watch);
-      registry_erase(&record);
-    }
-    tls_record = nullptr;
-    tls_record_gone = true;
-  }
-  RecordHolder(const RecordHolder&) = delete;
-  RecordHolder& operator=(const RecordHolder&) = delete;
-};
+  tls_record = nullptr;
+  tls_record_gone = true;
+}
 
 Record* my_record() noexcept {
   if (Record* r = tls_record) return r;
   if (tls_record_gone) return nullptr;
-  static thread_local RecordHolder holder;
-  return tls_record;
+  pthread_once(&g_record_key_once, [] {
+    g_record_key_made = pthread_key_create(&g_record_key, withdraw_record) == 0;
+  });
+  if (!g_record_key_made) return nullptr;  // could never be withdrawn
+  Record* r = &tls_record_storage;
+  r->token = owner_token();
+  r->ident = get_ident();
+  {
+    Guard g(g_watch);
+    registry_insert(r);
+  }
+  pthread_setspecific(g_record_key, r);
+  tls_record = r;
+  return r;
 }
 
 // ---------------------------------------------------------------- the walk
@@ -588,15 +605,11 @@ std::string current_name(Record* me) {
     core = ThreadAccess::core(*t).get();
   }
   if (core != nullptr && core->lock.try_lock()) {
-    try {
-      me->name = core->name;
-    } catch (...) {
-      core->lock.unlock();
-      throw;
-    }
+    const std::size_t n = core->name.copy(me->name, sizeof me->name - 1);
+    me->name[n] = '\0';
     core->lock.unlock();
   }
-  return me->name.empty() ? unknown_name(get_ident()) : me->name;
+  return me->name[0] == '\0' ? unknown_name(get_ident()) : std::string(me->name);
 }
 
 struct InOrderHook {
