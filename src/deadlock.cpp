@@ -212,13 +212,13 @@ Record* my_record() noexcept {
   });
   if (!g_record_key_made) return nullptr;  // could never be withdrawn
   Record* r = &tls_record_storage;
+  if (pthread_setspecific(g_record_key, r) != 0) return nullptr;  // out of memory: not watched
   r->token = owner_token();
   r->ident = get_ident();
   {
     Guard g(g_watch);
     registry_insert(r);
   }
-  pthread_setspecific(g_record_key, r);
   tls_record = r;
   return r;
 }
