@@ -35,6 +35,7 @@
 #include "deadlock_internal.hpp"  // src/: detail::WatchedWait, to time it alone
 #include "spindle/barrier.hpp"
 #include "spindle/deadlock.hpp"
+#include "spindle/detail/spin.hpp"
 #include "spindle/event.hpp"
 #include "spindle/lock.hpp"
 #include "spindle/semaphore.hpp"

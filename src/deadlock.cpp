@@ -33,8 +33,10 @@
 #include <utility>
 
 #include "deadlock_internal.hpp"
+#include "report.hpp"
 #include "spindle/deadlock.hpp"
 #include "spindle/detail/lock_tracking.hpp"
+#include "spindle/detail/spin.hpp"
 #include "spindle/thread.hpp"
 #include "thread_internal.hpp"
 
@@ -207,9 +209,8 @@ void withdraw_record(void* p) {
 Record* my_record() noexcept {
   if (Record* r = tls_record) return r;
   if (tls_record_gone) return nullptr;
-  pthread_once(&g_record_key_once, [] {
-    g_record_key_made = pthread_key_create(&g_record_key, withdraw_record) == 0;
-  });
+  pthread_once(&g_record_key_once,
+               [] { g_record_key_made = pthread_key_create(&g_record_key, withdraw_record) == 0; });
   if (!g_record_key_made) return nullptr;  // could never be withdrawn
   Record* r = &tls_record_storage;
   if (pthread_setspecific(g_record_key, r) != 0) return nullptr;  // out of memory: not watched
@@ -359,21 +360,13 @@ struct Hooks {
 };
 // Made at first use under g_hooks_lock and never freed (threads still
 // running at exit use it). No function-local static: its guard could be left
-// held in a forked child.
+// held in a forked child. Not a HookSlot (report.hpp): that slot's
+// spindle::Lock would be checked by this very detector and recorded by
+// lock-order checking.
 Hooks* g_hooks = nullptr;
 Hooks& hooks() {
   if (g_hooks == nullptr) g_hooks = new Hooks;
   return *g_hooks;
-}
-
-void report_hook_exception(const char* which) noexcept {
-  try {
-    std::string line = std::string("Exception in ") + which + ":\n" +
-                       describe_exception(std::current_exception()) + "\n";
-    write_stderr(line.c_str());
-  } catch (...) {
-    write_stderr("spindle: an exception escaped a diagnostics hook and could not be described\n");
-  }
 }
 
 void report_deadlock(const HopInfo* hops, int n) noexcept {
@@ -385,14 +378,13 @@ void report_deadlock(const HopInfo* hops, int n) noexcept {
       hook = hooks().deadlock;
     }
     if (!hook) {
-      write_stderr(
-          ("spindle: deadlock detected (the threads stay blocked): " + d->describe()).c_str());
+      write_stderr("spindle: deadlock detected (the threads stay blocked): " + d->describe());
       return;
     }
     try {
       hook(*d);
     } catch (...) {
-      report_hook_exception("the deadlock hook");
+      report_hook_failure("Exception in the deadlock hook");
     }
   } catch (...) {
     write_stderr("spindle: deadlock detected; it could not be described (out of memory)\n");
@@ -628,13 +620,13 @@ void report_violation(const LockOrderViolation& v) noexcept {
       hook = hooks().order;
     }
     if (!hook) {
-      write_stderr(("spindle: " + v.describe() + "\n").c_str());
+      write_stderr("spindle: " + v.describe() + "\n");
       return;
     }
     try {
       hook(v);
     } catch (...) {
-      report_hook_exception("the lock-order hook");
+      report_hook_failure("Exception in the lock-order hook");
     }
   } catch (...) {
     write_stderr("spindle: a lock-order inversion could not be described (out of memory)\n");
@@ -839,7 +831,7 @@ void* dump_thread(void* /*unused*/) {
     seen = now;
     try {
       const std::string text = thread_dump();
-      write_stderr(text.c_str());
+      write_stderr(text);
     } catch (...) {
       write_stderr("spindle: the thread dump could not be made (out of memory)\n");
     }

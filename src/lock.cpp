@@ -2,6 +2,7 @@
 #include "spindle/lock.hpp"
 
 #include "deadlock_internal.hpp"
+#include "spindle/detail/spin.hpp"
 
 namespace spindle {
 

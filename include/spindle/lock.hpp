@@ -46,9 +46,9 @@
 #include <cstdint>
 
 #include "spindle/detail/acquire.hpp"
-#include "spindle/detail/deadline.hpp"
 #include "spindle/detail/lock_tracking.hpp"
 #include "spindle/detail/park.hpp"
+#include "spindle/detail/time.hpp"
 #include "spindle/errors.hpp"
 
 namespace spindle {
