@@ -31,6 +31,7 @@
 #include "spindle/lock.hpp"
 #include "spindle/thread.hpp"
 #include "support.hpp"
+#include "threads.hpp"
 
 // The fork test starts threads in the child of a multi-threaded parent.
 extern "C" const char* __tsan_default_options() {
@@ -88,22 +89,22 @@ class OrderScope {
   std::vector<spindle::LockOrderViolation> seen_;
 };
 
+using spindle_test::eventually;
+
 // Returns once `t` is parked on `object` (as Thread::waiting_on reports).
 void wait_blocked_on(const Thread& t, const void* object) {
-  for (;;) {
+  eventually([&] {
     const auto w = t.waiting_on();
-    if (w && w->object == object) return;
-    std::this_thread::yield();
-  }
+    return w && w->object == object;
+  });
 }
 
 // Returns once `t` is parked in a wait of `kind` ("Thread.join", ...).
 void wait_blocked_in(const Thread& t, const char* kind) {
-  for (;;) {
+  eventually([&] {
     const auto w = t.waiting_on();
-    if (w && std::string(w->kind) == kind) return;
-    std::this_thread::yield();
-  }
+    return w && std::string(w->kind) == kind;
+  });
 }
 
 // N threads in a ring: thread i acquires lock i, then lock i+1 (mod N). They
@@ -329,20 +330,18 @@ TEST(Deadlock, a_lock_used_as_a_gate_that_a_third_thread_opens_is_not_a_cycle) {
   // Python's idiom: a Lock acquired up front as a closed gate, a worker that
   // passes it, another thread that opens it - while the acquirer joins the
   // worker. Not a deadlock: the acquirer is not the one to release it.
-  Lock gate;
-  gate.acquire();
+  spindle_test::Gate gate;  // its Lock, acquired by this thread
   bool passed = false;
   Thread worker({.name = "passer"}, [&] {
-    gate.acquire();
+    gate.pass();
     passed = true;
-    gate.release();
   });
   Thread opener({.name = "opener"}, [&] {
     wait_blocked_in(spindle::main_thread(), "Thread.join");
-    gate.release();
+    gate.open();
   });
   worker.start();
-  wait_blocked_on(worker, &gate);
+  wait_blocked_on(worker, &gate.lock);
   opener.start();
   EXPECT_NO_THROW(worker.join());
   opener.join();
@@ -534,12 +533,13 @@ TEST(Deadlock, pool_shutdown_that_would_close_a_cycle_makes_the_waiting_task_thr
       lock.acquire();  // held by the thread that shuts the pool down
       lock.release();
     });
-    for (bool blocked = false; !blocked; std::this_thread::yield()) {
+    eventually([&] {
       for (const auto& t : spindle::enumerate()) {
         const auto w = t->waiting_on();
-        blocked = blocked || (w && w->object == static_cast<const void*>(&lock));
+        if (w && w->object == static_cast<const void*>(&lock)) return true;
       }
-    }
+      return false;
+    });
   }  // ~ThreadPoolExecutor joins the worker: a cycle; the destructor cannot throw
   lock.release();
   EXPECT_THROW(result->result(), DeadlockError) << "the task's acquire() threw instead";
