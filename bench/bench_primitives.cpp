@@ -9,6 +9,12 @@
 //                                 a raw futex round trip (the floor)
 //   semaphore hand-off            Semaphore, std::counting_semaphore
 //   barrier cycle                 Barrier, std::barrier (parties: 2)
+//   deadlock diagnostics          the detector's work for one untimed wait
+//                                 (what a contended acquire that parks adds),
+//                                 a Lock hand-off under the policies raise and
+//                                 off, and acquire+release with lock-order
+//                                 checking off and on (nothing held / one
+//                                 lock held)
 //
 // Every two-thread benchmark runs its partner for exactly
 // state.max_iterations rounds, so the partner never waits for a round that
@@ -26,7 +32,9 @@
 #include <semaphore>
 #include <thread>
 
+#include "deadlock_internal.hpp"  // src/: detail::WatchedWait, to time it alone
 #include "spindle/barrier.hpp"
+#include "spindle/deadlock.hpp"
 #include "spindle/detail/spin.hpp"
 #include "spindle/event.hpp"
 #include "spindle/lock.hpp"
@@ -246,6 +254,84 @@ BENCHMARK(BM_barrier<std::barrier<>>)
     ->ArgName("threads")
     ->Arg(2)
     ->UseRealTime();
+
+// ---- deadlock diagnostics ---------------------------------------------------
+
+// The detector's bookkeeping for one wait without a deadline, alone: what a
+// contended Lock acquire adds before it parks (check for a cycle, publish)
+// and after it wakes (withdraw). The lock's owner is another thread that is
+// running, as when a real acquire parks, so the walk ends after one lookup.
+void BM_watched_wait(benchmark::State& state) {
+  std::atomic<std::uintptr_t> owner{0};
+  std::atomic<std::uint32_t> word{2};
+  std::thread([&] { owner.store(spindle::detail::owner_token()); }).join();  // some thread's token
+  const auto target = spindle::detail::WaitTarget::lock(&word, &owner, &word, false);
+  for (auto _ : state) {
+    const spindle::detail::WatchedWait watch(target);
+    benchmark::ClobberMemory();
+  }
+}
+BENCHMARK(BM_watched_wait)->Name("deadlock/watched_wait_bookkeeping");
+
+// A Lock hand-off: each acquire waits for the other thread's release (a Lock
+// used as a binary semaphore), so it spins and often parks. Under `raise`
+// every acquire that gets past the spin is checked; `off` checks nothing.
+template <spindle::DeadlockPolicy P>
+void BM_lock_handoff(benchmark::State& state) {
+  const spindle::DeadlockPolicy previous = spindle::set_deadlock_policy(P);
+  spindle::Lock a, b;
+  a.acquire();
+  b.acquire();
+  const auto rounds = state.max_iterations;
+  std::thread partner([&] {
+    for (benchmark::IterationCount i = 0; i < rounds; ++i) {
+      a.acquire();
+      b.release();
+    }
+  });
+  for (auto _ : state) {
+    a.release();
+    b.acquire();
+  }
+  partner.join();
+  a.release();
+  b.release();
+  spindle::set_deadlock_policy(previous);
+}
+BENCHMARK(BM_lock_handoff<spindle::DeadlockPolicy::raise>)
+    ->Name("deadlock/lock_handoff/policy:raise/threads:2")
+    ->UseRealTime();
+BENCHMARK(BM_lock_handoff<spindle::DeadlockPolicy::off>)
+    ->Name("deadlock/lock_handoff/policy:off/threads:2")
+    ->UseRealTime();
+
+// Uncontended acquire+release with lock-order checking, holding nothing
+// else (held-slot bookkeeping only) or one other lock (plus the lookup of
+// the known "outer, then inner" edge).
+template <bool Nested>
+void BM_order_checking(benchmark::State& state) {
+  const bool on = state.range(0) != 0;
+  spindle::set_lock_order_checking(on);
+  spindle::Lock outer, inner;
+  if (Nested) outer.acquire();
+  for (auto _ : state) {
+    inner.acquire();
+    benchmark::ClobberMemory();
+    inner.release();
+  }
+  if (Nested) outer.release();
+  spindle::set_lock_order_checking(false);
+}
+BENCHMARK(BM_order_checking<false>)
+    ->Name("deadlock/uncontended/spindle::Lock")
+    ->ArgName("order_checking")
+    ->Arg(0)
+    ->Arg(1);
+BENCHMARK(BM_order_checking<true>)
+    ->Name("deadlock/uncontended_one_held/spindle::Lock")
+    ->ArgName("order_checking")
+    ->Arg(0)
+    ->Arg(1);
 
 }  // namespace
 

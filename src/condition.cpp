@@ -1,5 +1,7 @@
 #include "spindle/condition.hpp"
 
+#include "deadlock_internal.hpp"
+
 namespace spindle {
 
 void Condition::check_owned(const char* message) const {
@@ -27,7 +29,9 @@ bool Condition::wait_owned(detail::Deadline deadline) {
   }
 
   // Re-acquire without a deadline, as Python does: the wait's result says
-  // whether it was notified, and the caller always holds the lock again.
+  // whether it was notified, and the caller always holds the lock again -
+  // so this acquire never throws DeadlockError (deadlock_internal.hpp).
+  const detail::NoDeadlockErrorScope reacquiring;
   if (lock_) {
     lock_->acquire();
   } else {

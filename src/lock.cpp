@@ -1,5 +1,7 @@
 // Slow paths of Lock: spin briefly, then park on the lock word.
 #include "spindle/lock.hpp"
+
+#include "deadlock_internal.hpp"
 #include "spindle/detail/spin.hpp"
 
 namespace spindle {
@@ -16,12 +18,37 @@ bool Lock::acquire_slow(detail::Deadline deadline) {
   // that takes the lock this way leaves it kContended, which costs at most
   // one needless wake-up.
   const detail::WaitSite site{"Lock", this};
-  while (word_.exchange(kContended, std::memory_order_acquire) != kUnlocked) {
+  if (word_.exchange(kContended, std::memory_order_acquire) == kUnlocked) {
+    own();
+    return true;
+  }
+  if (deadline.is_never() && detail::deadlock_watch_on()) {
+    // A wait without a deadline: the deadlock detector checks that it does
+    // not close a wait-for cycle (may throw DeadlockError) and shows it to
+    // the other threads until it ends.
+    detail::WatchedWait watch(detail::WaitTarget::lock(this, &owner_, &word_, owned_));
+    do {
+      detail::park(word_, kContended, deadline, site);
+      watch.woken();
+    } while (word_.exchange(kContended, std::memory_order_acquire) != kUnlocked);
+    own();
+    return true;
+  }
+  do {
     if (!detail::park(word_, kContended, deadline, site)) {
       // Timed out; one last try so a release that raced the timeout counts.
-      return word_.exchange(kContended, std::memory_order_acquire) == kUnlocked;
+      if (word_.exchange(kContended, std::memory_order_acquire) != kUnlocked) return false;
+      break;
     }
-  }
+  } while (word_.exchange(kContended, std::memory_order_acquire) != kUnlocked);
+  own();
+  return true;
+}
+
+bool Lock::acquire_checked(detail::Deadline deadline) {
+  detail::lock_order_before_blocking(this);
+  if (!(try_fast() || acquire_slow(deadline))) return false;
+  detail::lock_order_acquired(this);
   return true;
 }
 

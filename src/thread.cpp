@@ -12,6 +12,7 @@
 #include <cstring>
 #include <mutex>
 
+#include "deadlock_internal.hpp"
 #include "report.hpp"
 #include "spindle/thread.hpp"
 #include "thread_internal.hpp"
@@ -333,6 +334,7 @@ Thread::~Thread() {
       "spindle::make_thread<T>().\n",
       name);
   std::fflush(stderr);
+  const detail::NoDeadlockErrorScope in_a_destructor;
   join_until(detail::Deadline::never());
 }
 
@@ -428,6 +430,14 @@ bool Thread::join_until(detail::Deadline deadline) {
   if ((w & ThreadCore::kStageMask) != ThreadCore::kTerminated &&
       c.ident.load(std::memory_order_relaxed) == get_ident())
     throw RuntimeError("cannot join current thread");
+  if (deadline.is_never() && (w & ThreadCore::kStageMask) != ThreadCore::kTerminated &&
+      detail::deadlock_watch_on()) {
+    // Without a timeout: the deadlock detector checks that this join does
+    // not close a wait-for cycle (may throw DeadlockError) and sees it
+    // until it ends.
+    const detail::WatchedWait watch(detail::WaitTarget::join(&c));
+    return detail::join_core(c, deadline);
+  }
   return detail::join_core(c, deadline);
 }
 

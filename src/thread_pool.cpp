@@ -15,6 +15,7 @@
 #include <thread>
 #include <vector>
 
+#include "deadlock_internal.hpp"
 #include "spindle/detail/spin.hpp"
 #include "spindle/futures.hpp"
 #include "spindle/thread.hpp"
@@ -465,6 +466,11 @@ void PoolCore::join_workers(Worker* self) {
   // skips it. (Python joins its threads in set order and raises on reaching
   // the caller; the first worker in that order waits for no one.) Threads
   // that are not workers of this pool are never waited for.
+  //
+  // These joins never throw DeadlockError (shutdown runs from the pool's
+  // destructor): if one would close a wait-for cycle, the worker's task that
+  // waits for a lock held here throws it instead, and its future holds it.
+  const detail::NoDeadlockErrorScope joins_from_shutdown;
   for (auto& w : workers_) {
     if (w.get() == self || w->in_shutdown.load(std::memory_order_relaxed)) continue;
     w->thread->join();

@@ -2,10 +2,12 @@
 // arguments, names, joining, daemon threads, controlling threads, a shared
 // counter under a Lock, the two-lock deadlock, and a Queue between threads.
 #include <atomic>
+#include <sstream>
 #include <string>
 #include <vector>
 
 #include "spindle/barrier.hpp"
+#include "spindle/deadlock.hpp"
 #include "spindle/lock.hpp"
 #include "spindle/queue.hpp"
 #include "spindle/thread.hpp"
@@ -230,32 +232,60 @@ TOUR_SECTION(lock_counter, 0,
 TOUR_SECTION(deadlock_two_locks, 0,
              "Avoiding deadlocks: worker_1 takes lock_1 then lock_2, worker_2 the reverse") {
   spindle::Lock lock_1, lock_2;
-  // Both workers take their first lock, then meet at a barrier, so the
-  // deadly interleaving happens every time; acquire(timeout) catches it.
-  spindle::Barrier both_hold(2), both_gave_up(2);
-  std::atomic<int> timed_out{0};
+  // 1) The seed's program, with acquire() without a timeout as in Python. Both
+  //    workers take their first lock, then meet at a barrier, so the deadly
+  //    interleaving happens on every run. Python would hang here for ever;
+  //    spindle names the cycle to the worker that closes it.
+  spindle::Barrier both_hold(2);
+  std::atomic<int> deadlocks{0}, finished{0};
   auto worker = [&](spindle::Lock& first, spindle::Lock& second, const char* name) {
-    first.acquire();
+    std::scoped_lock hold_first(first);  // lock_1.acquire()
     (void)both_hold.wait();
-    if (second.acquire(tour::scaled(2))) {
+    try {
+      std::scoped_lock hold_second(second);  // no timeout, as in the seed
       print(name, ": got both locks");
-      second.release();
-    } else {
-      print(name, ": waited ", tour::scaled(2).count() / 1000,
-            " ms for its second lock - deadlock; backing off");
-      timed_out.fetch_add(1);
+      finished.fetch_add(1);
+    } catch (const spindle::DeadlockError& e) {
+      deadlocks.fetch_add(1);
+      std::istringstream lines(e.what());
+      for (std::string line; std::getline(lines, line);) print(name, "| ", line);
+      print(name, ": backing off - its first lock is released as the exception leaves");
     }
-    (void)both_gave_up.wait();
-    first.release();
   };
-  spindle::Thread w1(worker, std::ref(lock_1), std::ref(lock_2), "worker_1");
-  spindle::Thread w2(worker, std::ref(lock_2), std::ref(lock_1), "worker_2");
+  spindle::Thread w1({.name = "worker_1"}, worker, std::ref(lock_1), std::ref(lock_2), "worker_1");
+  spindle::Thread w2({.name = "worker_2"}, worker, std::ref(lock_2), std::ref(lock_1), "worker_2");
   w1.start();
   w2.start();
   w1.join();
   w2.join();
-  note("each held the lock the other wanted: without a timeout both would wait forever");
-  tour::check(timed_out.load() == 2, "the deadlock was caught by acquire(timeout) in both workers");
+  note("each held the lock the other wanted; the second to ask got spindle::DeadlockError");
+  note("naming both threads and both locks, and the other then finished its work");
+  tour::check(deadlocks.load() == 1 && finished.load() == 1,
+              "spindle named the deadlock (DeadlockError in one worker, the other finished)");
+
+  // 2) The same program on a lucky run: worker_1 is done before worker_2
+  //    starts, so nothing deadlocks and Python says nothing. Lock-order
+  //    checking (switched on for test builds) reports the inversion anyway.
+  std::vector<std::string> reports;
+  spindle::set_lock_order_hook(
+      [&](const spindle::LockOrderViolation& v) { reports.push_back(v.describe()); });
+  spindle::set_lock_order_checking(true);
+  auto both = [](spindle::Lock& first, spindle::Lock& second) {
+    std::scoped_lock a(first);
+    std::scoped_lock b(second);
+  };
+  spindle::Thread lucky_1({.name = "worker_1"}, both, std::ref(lock_1), std::ref(lock_2));
+  lucky_1.start();
+  lucky_1.join();
+  spindle::Thread lucky_2({.name = "worker_2"}, both, std::ref(lock_2), std::ref(lock_1));
+  lucky_2.start();
+  lucky_2.join();
+  spindle::set_lock_order_checking(false);
+  spindle::set_lock_order_hook({});
+  print("a run that finished; lock-order checking said:");
+  for (const std::string& r : reports) print("  ", r);
+  tour::check(reports.size() == 1,
+              "lock-order checking caught the two orders on a run that did not deadlock");
 
   // "all threads must always acquire locks in the same global order"
   int done = 0;
@@ -276,7 +306,7 @@ TOUR_SECTION(deadlock_two_locks, 0,
   o2.join();
   // In C++ std::scoped_lock takes several locks with a deadlock-avoiding algorithm.
   {
-    std::scoped_lock both(lock_2, lock_1);
+    std::scoped_lock both_locks(lock_2, lock_1);
     ++done;
   }
   note("with one global order (or std::scoped_lock(lock_1, lock_2)) the same work always finishes");

@@ -6,10 +6,12 @@
 #include <atomic>
 #include <memory>
 #include <random>
+#include <sstream>
 #include <string>
 #include <vector>
 
 #include "spindle/barrier.hpp"
+#include "spindle/deadlock.hpp"
 #include "spindle/event.hpp"
 #include "spindle/futures.hpp"
 #include "spindle/lock.hpp"
@@ -173,42 +175,58 @@ TOUR_SECTION(thread_pool_context, 2,
 }
 
 TOUR_SECTION(dining_philosophers, 2,
-             "Deadlock: the dining philosophers, caught by a timeout and avoided by ordering") {
+             "Deadlock: the dining philosophers, named by spindle and avoided by ordering") {
   constexpr int N = 5;
   std::vector<std::unique_ptr<spindle::Lock>> forks;
   for (int i = 0; i < N; ++i) forks.push_back(std::make_unique<spindle::Lock>());
 
-  // 1) Everyone picks up the left fork, then waits for the right one. The
-  //    barrier makes that fatal interleaving happen on every run; a timeout
-  //    on the second fork is what keeps the program from hanging.
-  spindle::Barrier all_hold_left(N), all_gave_up(N);
-  std::atomic<int> timed_out{0};
+  // 1) Everyone picks up the left fork, then reaches for the right one, with
+  //    no timeout, as in the seed. The barrier makes that fatal interleaving
+  //    happen on every run. Python would hang; the philosopher whose reach
+  //    closes the circle gets spindle::DeadlockError naming all five, puts
+  //    his fork down, lets the others eat, then eats himself.
+  spindle::Barrier all_hold_left(N);
+  std::atomic<int> deadlocks{0}, fed{0};
+  spindle::Event others_ate;
+  std::string named;
+  auto eat = [&] {
+    if (fed.fetch_add(1) + 1 == N - 1) others_ate.set();
+  };
   auto naive = [&](int i) {
-    spindle::Lock& left = *forks[i];
-    spindle::Lock& right = *forks[(i + 1) % N];
+    spindle::Lock& left = *forks[static_cast<std::size_t>(i)];
+    spindle::Lock& right = *forks[static_cast<std::size_t>((i + 1) % N)];
     left.acquire();
-    all_hold_left.wait();
-    if (right.acquire(tour::scaled(1))) {
-      right.release();  // cannot happen: every fork is held
-    } else {
-      timed_out.fetch_add(1);
+    (void)all_hold_left.wait();
+    try {
+      right.acquire();  // every fork is held: the fifth reach closes the circle
+      eat();
+      right.release();
+      left.release();
+    } catch (const spindle::DeadlockError& e) {
+      deadlocks.fetch_add(1);
+      named = e.what();
+      left.release();     // put the fork down ...
+      others_ate.wait();  // ... until the other four have eaten
+      std::scoped_lock both(left, right);
+      eat();
     }
-    all_gave_up.wait();
-    left.release();
   };
   {
     std::vector<std::unique_ptr<spindle::Thread>> ps;
-    for (int i = 0; i < N; ++i) ps.push_back(std::make_unique<spindle::Thread>(naive, i));
+    for (int i = 0; i < N; ++i)
+      ps.push_back(std::make_unique<spindle::Thread>(
+          spindle::ThreadOptions{.name = "philosopher-" + std::to_string(i)}, naive, i));
     for (auto& p : ps) p->start();
     for (auto& p : ps) p->join();
   }
-  print("left fork first: ", timed_out.load(), " of ", N, " philosophers waited ",
-        tour::scaled(1).count() / 1000, " ms for a right fork that never came");
+  std::istringstream lines(named);
+  for (std::string line; std::getline(lines, line);) print(line);
   note(
-      "every philosopher held one fork and wanted the next: a cycle, so nobody could eat "
-      "(deadlock)");
-  tour::check(timed_out.load() == N,
-              "the deadlock was detected by acquire(timeout), not waited on forever");
+      "every philosopher held one fork and wanted the next: a cycle; the last to reach got "
+      "DeadlockError,");
+  note("put his fork down, and after the other four had eaten he ate too (", fed.load(), " meals)");
+  tour::check(deadlocks.load() == 1 && fed.load() == N,
+              "spindle named the five-thread cycle to one philosopher, and everyone ate");
 
   // 2) Lock ordering: always pick up the lower-numbered fork first. The
   //    cycle cannot form, so everyone eats; the timeout is only a guard.

@@ -317,7 +317,9 @@ TOUR_SECTION(same_order_no_deadlock, 3,
   note(
       "both threads take the locks in the same order (A, then B), so this example never "
       "deadlocks;");
-  note("see deadlock-two-locks and dining-philosophers for the orders that do, caught by timeouts");
+  note(
+      "see deadlock-two-locks and dining-philosophers for the orders that do, named by "
+      "DeadlockError");
   tour::check(all_done, "both threads got both locks and finished");
 }
 

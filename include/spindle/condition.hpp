@@ -17,6 +17,12 @@
 // RuntimeError (C10, C11). With a plain Lock, "holding" can only be checked
 // as "the lock is held by some thread", because a Lock has no owner.
 //
+// Deadlocks (spindle/deadlock.hpp): acquire() without a timeout throws
+// DeadlockError as the lock's own acquire() does. The re-acquire at the end
+// of wait() never throws it - wait() always returns holding the lock; if
+// that re-acquire closes a wait-for cycle, another thread of the cycle that
+// waits in a plain acquire() throws instead.
+//
 // Timeouts follow Python's Condition.wait: a negative timeout acts as zero -
 // the wait polls: it releases the lock, returns false unless a notify came
 // in that moment, and re-acquires the lock, without an exception (C16). A

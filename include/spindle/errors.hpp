@@ -17,10 +17,12 @@
 //   futures.InvalidStateError    InvalidStateError            std::logic_error
 //   futures.BrokenExecutor       BrokenExecutor               RuntimeError
 //   thread.BrokenThreadPool      BrokenThreadPool             BrokenExecutor
+//   (none: Python hangs)         DeadlockError                RuntimeError
 //
 // Messages follow Python's text where docs/contracts.md gives it.
 #pragma once
 
+#include <memory>
 #include <stdexcept>
 #include <string>
 
@@ -106,6 +108,32 @@ class BrokenExecutor : public RuntimeError {
 class BrokenThreadPool : public BrokenExecutor {
  public:
   using BrokenExecutor::BrokenExecutor;
+};
+
+struct Deadlock;  // spindle/deadlock.hpp
+
+/// No Python counterpart (Python hangs): a blocking call without a timeout -
+/// Lock/RLock acquire, a Condition's acquire, Thread::join - would have
+/// closed a wait-for cycle, in which each thread waits for a lock the next
+/// one acquired, or for the next one to end, so none of them could ever go
+/// on. Thrown by the call that closes the cycle, which has not taken the lock
+/// (or not joined); the other threads keep waiting, and go on once the
+/// throwing thread lets go of what it holds. A RuntimeError, so code that
+/// catches RuntimeError catches it. Thrown only under the default policy
+/// DeadlockPolicy::raise; never by a call with a timeout. See
+/// spindle/deadlock.hpp for what counts as a cycle.
+class DeadlockError : public RuntimeError {
+ public:
+  /// An error with `message` and the cycle it names (null: none).
+  explicit DeadlockError(const std::string& message,
+                         std::shared_ptr<const Deadlock> cycle = nullptr)
+      : RuntimeError(message), cycle_(std::move(cycle)) {}
+  /// The cycle: each thread by name, what it holds and what it waits for
+  /// (include spindle/deadlock.hpp to read it). Empty if none was given.
+  [[nodiscard]] const Deadlock& deadlock() const noexcept;
+
+ private:
+  std::shared_ptr<const Deadlock> cycle_;
 };
 
 }  // namespace spindle

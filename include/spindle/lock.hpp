@@ -30,6 +30,15 @@
 //
 // Destroying a held Lock or RLock is allowed (C07); destroying one while other
 // threads wait on it is undefined, as for every C++ object in use.
+//
+// Deadlocks (spindle/deadlock.hpp). A Lock remembers which thread acquired
+// it, so that a blocking acquire() without a timeout that would close a
+// wait-for cycle - threads each waiting for a lock that the next one holds -
+// throws DeadlockError (the default policy) instead of hanging; RLock and
+// Condition, built on Lock, take part too. acquire() with a timeout, and the
+// non-blocking forms, never throw it. Opt-in lock-order checking reports the
+// first acquisition that takes two locks in the order opposite to an earlier
+// one, even when that run does not deadlock.
 #pragma once
 
 #include <atomic>
@@ -37,6 +46,7 @@
 #include <cstdint>
 
 #include "spindle/detail/acquire.hpp"
+#include "spindle/detail/lock_tracking.hpp"
 #include "spindle/detail/park.hpp"
 #include "spindle/detail/time.hpp"
 #include "spindle/errors.hpp"
@@ -47,15 +57,25 @@ namespace spindle {
 class Lock : public detail::Acquirable<Lock> {
  public:
   Lock() noexcept = default;
+  /// Lock-order checking, once used, forgets the destroyed lock.
+  ~Lock() {
+    if (detail::g_lock_order_used.load(std::memory_order_relaxed))
+      detail::lock_order_forget(this, owner_.load(std::memory_order_relaxed));
+  }
   Lock(const Lock&) = delete;
   Lock& operator=(const Lock&) = delete;
 
   // acquire() in its four forms and the Lockable names come from
-  // detail::Acquirable (see the file comment for the forms).
+  // detail::Acquirable (see the file comment for the forms). The blocking
+  // forms without a timeout throw DeadlockError if waiting would close a
+  // wait-for cycle (spindle/deadlock.hpp), without taking the lock.
 
   /// Releases the lock. Any thread may call it (C02). Throws RuntimeError
   /// "release unlocked lock" if the lock is not held (C01).
   void release() {
+    if (detail::lock_order_on()) [[unlikely]]
+      detail::lock_order_released(this, owner_.load(std::memory_order_relaxed));
+    owner_.store(0, std::memory_order_relaxed);  // no longer "held by" anyone
     const std::uint32_t prev = word_.exchange(kUnlocked, std::memory_order_release);
     if (prev == kLocked) return;
     release_slow(prev);
@@ -73,23 +93,47 @@ class Lock : public detail::Acquirable<Lock> {
   // Blocks until acquired or `deadline` (already validated). True if
   // acquired. Users have try_lock_until(time_point).
   [[nodiscard]] bool acquire_until(detail::Deadline deadline) {
+    if (detail::lock_order_on()) [[unlikely]]
+      return acquire_checked(deadline);
     return try_fast() || acquire_slow(deadline);
   }
-  bool try_acquire_now() noexcept { return try_fast(); }
+  bool try_acquire_now() noexcept {
+    if (!try_fast()) return false;
+    if (detail::lock_order_on()) [[unlikely]]
+      detail::lock_order_acquired(this);
+    return true;
+  }
   static constexpr std::uint32_t kUnlocked = 0;
   static constexpr std::uint32_t kLocked = 1;     // held, nobody parked
   static constexpr std::uint32_t kContended = 2;  // held, waiters may be parked
 
+  // The Lock inside an RLock: only its owner can release it, which the
+  // deadlock detector relies on (src/deadlock.cpp).
+  struct OwnedTag {};
+  explicit constexpr Lock(OwnedTag) noexcept : owned_(true) {}
+
   bool try_fast() noexcept {
     std::uint32_t expected = kUnlocked;
-    return word_.compare_exchange_strong(expected, kLocked, std::memory_order_acquire,
-                                         std::memory_order_relaxed);
+    if (!word_.compare_exchange_strong(expected, kLocked, std::memory_order_acquire,
+                                       std::memory_order_relaxed))
+      return false;
+    own();
+    return true;
   }
+  // Records the calling thread as the one that acquired the lock. Release
+  // order: a deadlock detector that reads this token also sees everything
+  // the thread did before (src/deadlock.cpp, docs/design/deadlock.md).
+  void own() noexcept { owner_.store(detail::owner_token(), std::memory_order_release); }
   bool acquire_slow(detail::Deadline deadline);
+  bool acquire_checked(detail::Deadline deadline);
   [[noreturn]] static void throw_unlocked();
   void release_slow(std::uint32_t prev);
 
   std::atomic<std::uint32_t> word_{kUnlocked};
+  const bool owned_ = false;  // inside an RLock
+  // detail::owner_token() of the thread that acquired the lock and has not
+  // released it; 0 while free (and for a moment around each change).
+  std::atomic<std::uintptr_t> owner_{0};
 };
 
 /// threading.RLock: reentrant; the owner may acquire it again, and must
@@ -135,7 +179,7 @@ class RLock : public detail::Acquirable<RLock> {
   friend class Condition;
   bool try_acquire_now() noexcept {
     if (reenter()) return true;
-    if (!lock_.try_fast()) return false;
+    if (!lock_.try_acquire_now()) return false;
     own(1);
     return true;
   }
@@ -162,7 +206,7 @@ class RLock : public detail::Acquirable<RLock> {
     own(count);
   }
 
-  Lock lock_;
+  Lock lock_{Lock::OwnedTag{}};
   // Written only by the owner; read by any thread to ask "is it me?" - a
   // thread only ever finds its own token there if it stored it itself.
   std::atomic<const void*> owner_{nullptr};

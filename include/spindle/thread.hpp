@@ -274,7 +274,10 @@ class Thread : public std::enable_shared_from_this<Thread> {
   /// file comment). Throws RuntimeError "cannot join thread before it is
   /// started" (C51), "cannot join current thread" (C52), "cannot join a
   /// dummy thread" for a foreign thread's handle. Any number of threads may
-  /// join the same thread at once.
+  /// join the same thread at once. Throws DeadlockError, without waiting, if
+  /// the joined thread is itself blocked without a timeout in a wait-for
+  /// cycle back to the caller (it joins the caller, or waits for a lock the
+  /// caller holds...; spindle/deadlock.hpp).
   void join();
   /// Blocks at most `timeout` (negative acts as 0, C53; above TIMEOUT_MAX
   /// throws OverflowError) for the body to end. Returns !is_alive(): true if

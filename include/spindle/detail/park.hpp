@@ -22,8 +22,10 @@
 // Diagnostics hook. While a thread is parked, its `ThreadWaitState` names the
 // kind of object and its address, and since when it waits. The state lives in
 // a thread_local owned by this layer; the thread registry reads it to report a
-// thread as "blocked on Lock 0x..." and a future deadlock detector will walk
-// it. The park layer itself knows only the kernel.
+// thread as "blocked on Lock 0x...". The deadlock detector keeps records of
+// its own for the waits it checks (src/deadlock.cpp), written by the
+// blocking calls before they park. The park layer itself knows only the
+// kernel.
 #pragma once
 
 #include <atomic>
