@@ -90,7 +90,7 @@
 // No future completes then, nothing hangs, and the program's code after the
 // failure does not run (unlike ProcessPoolExecutor's BrokenProcessPool,
 // which a program can catch). The same happens if the client rank dies.
-// tests/mpi/crash_test.sh checks each of these cases.
+// tests/mpi/crash_test.sh checks the crash, abort(), std::exit(0) and client cases.
 //
 // ## Shutdown and exit (C91-C93, C102, C103 as for ThreadPoolExecutor)
 //
