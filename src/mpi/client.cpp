@@ -3,6 +3,7 @@
 // owns the wire - it deals the queued tasks to the workers, receives their
 // results and completes the futures. Nothing here knows MPI (see internal.hpp).
 #include <sched.h>
+#include <sys/prctl.h>
 
 #include <algorithm>
 #include <atomic>
@@ -33,12 +34,23 @@ using process::Source;
 
 namespace {
 
-// How long a thread with nothing to do keeps polling before it sleeps, and
-// the longest sleep while results are due (mpi4py.futures' backoff stops at
-// 1 ms as well). A submit() wakes the client's thread at once.
-constexpr std::int64_t kSpinNs = 50'000;
+// Waiting without blocking (the wire cannot wake a thread). While results
+// are due the thread polls, yielding the core, for kPollNs after the last
+// message, then sleeps for spells that double from kFirstSleepNs up to
+// kLongestSleepNs (mpi4py.futures' backoff also stops at 1 ms). With nothing
+// due it polls for kIdlePollNs - the next submit() of a caller that waits
+// for each result comes that soon - then parks until a submit() wakes it.
+// Polling while a result is due is what MPI_Recv does; it is what keeps the
+// round trip near MPI's own (docs/design/mpi.md has the measurements).
+constexpr std::int64_t kPollNs = 2'000'000;
+// The first microseconds of polling do not yield: a sched_yield costs about
+// a microsecond, as much as a message between two ranks of one machine.
+constexpr std::int64_t kTightPollNs = 20'000;
+constexpr std::int64_t kIdlePollNs = 50'000;
 constexpr std::int64_t kFirstSleepNs = 16'000;
 constexpr std::int64_t kLongestSleepNs = 1'000'000;
+// The comm thread's sleeps should end on time, not up to 50 us late.
+constexpr unsigned long kTimerSlackNs = 5'000;
 // A worker gets about this much measured work at a time, at most kMaxWindow
 // tasks, one while nothing is measured yet (as the process pool does).
 constexpr double kQueuedNsPerWorker = 2e6;
@@ -200,6 +212,7 @@ void Client::close() {
 
 void Client::run() {
   comm_ident_.store(get_ident(), std::memory_order_release);
+  ::prctl(PR_SET_TIMERSLACK, kTimerSlackNs);
   std::int64_t last_active = Deadline::now_ns();
   std::int64_t sleep_ns = 0;
   for (;;) {
@@ -222,14 +235,23 @@ void Client::run() {
       sleep_ns = 0;
       continue;
     }
-    if (now - last_active < kSpinNs) {
-      cpu_relax();
+    // Poll on while results are due (and while a large message is being
+    // sent: it moves only while this side calls into MPI, as Open MPI's
+    // shared-memory transport sends it in fragments), yielding the core to
+    // any thread that can run - the one whose future was just completed, a
+    // worker rank on this core.
+    const bool due = inflight_ > 0;
+    const std::int64_t quiet = now - last_active;
+    if (quiet < (due ? kPollNs : kIdlePollNs) || wire_->sending()) {
+      if (quiet < kTightPollNs) {
+        cpu_relax();
+      } else {
+        sched_yield();
+      }
       continue;
     }
-    // Nothing moved for a while: sleep until a submit, or - while results
-    // are due, which the wire cannot announce - for a growing while.
     Deadline until = Deadline::never();
-    if (inflight_ > 0 || wire_->sending()) {
+    if (due) {
       sleep_ns = std::clamp(sleep_ns * 2, kFirstSleepNs, kLongestSleepNs);
       until = Deadline::after(std::chrono::nanoseconds(sleep_ns));
     }

@@ -2,6 +2,9 @@
 // order, send back their results (batched while tasks are short). The calls
 // are the process pool's encoding (spindle/detail/process_codec.hpp):
 // [entry CodeRef][function CodeRef or none][cereal arguments].
+#include <sched.h>
+#include <sys/prctl.h>
+
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -26,10 +29,14 @@ namespace {
 // Results of short tasks wait in the worker's batch while more tasks of the
 // same message remain, but never longer than this.
 constexpr std::int64_t kMaxResultDelayNs = 100'000;
-// Polling before sleeping, and the longest sleep of an idle worker.
-constexpr std::int64_t kSpinNs = 50'000;
+// An idle worker polls (yielding the core) for kPollNs after its last
+// message - the client's next task usually comes sooner - then sleeps for
+// spells that double up to kLongestSleepNs: an idle rank costs almost no CPU.
+constexpr std::int64_t kPollNs = 2'000'000;
+constexpr std::int64_t kTightPollNs = 20'000;  // without yielding (as in client.cpp)
 constexpr std::int64_t kFirstSleepNs = 16'000;
 constexpr std::int64_t kLongestSleepNs = 1'000'000;
+constexpr unsigned long kTimerSlackNs = 5'000;
 
 [[noreturn]] void protocol_error(const char* what) noexcept {
   std::fprintf(stderr, "spindle::mpi worker: %s\n", what);
@@ -85,8 +92,13 @@ class Idle {
     sleep_ns_ = 0;
   }
   void wait() noexcept {
-    if (Deadline::now_ns() - last_ < kSpinNs) {
+    const std::int64_t quiet = Deadline::now_ns() - last_;
+    if (quiet < kTightPollNs) {
       cpu_relax();
+      return;
+    }
+    if (quiet < kPollNs) {
+      sched_yield();  // let the client's threads run if they share this core
       return;
     }
     sleep_ns_ = std::clamp(sleep_ns_ * 2, kFirstSleepNs, kLongestSleepNs);
@@ -189,6 +201,7 @@ class Server {
 }  // namespace
 
 void serve(WorkerWire& wire) {
+  ::prctl(PR_SET_TIMERSLACK, kTimerSlackNs);  // sleeps end on time
   Server server(wire);
   Idle idle;
   Message m;
