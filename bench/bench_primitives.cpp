@@ -92,7 +92,10 @@ void BM_contended(benchmark::State& state) {
   }
   benchmark::DoNotOptimize(shared);
 }
-BENCHMARK(BM_contended<spindle::Lock>)->Name("contended/spindle::Lock")->ThreadRange(1, 2)->UseRealTime();
+BENCHMARK(BM_contended<spindle::Lock>)
+    ->Name("contended/spindle::Lock")
+    ->ThreadRange(1, 2)
+    ->UseRealTime();
 BENCHMARK(BM_contended<std::mutex>)->Name("contended/std::mutex")->ThreadRange(1, 2)->UseRealTime();
 
 // ---- ping-pong: one round trip per iteration between two threads ----------
@@ -129,7 +132,10 @@ struct StdCvPair {
     std::condition_variable cv;
     bool set = false;
     void signal() {
-      { std::lock_guard g(m); set = true; }
+      {
+        std::lock_guard g(m);
+        set = true;
+      }
       cv.notify_one();
     }
     void take() {
@@ -139,8 +145,14 @@ struct StdCvPair {
     }
   };
   Flag a, b;
-  void ping() { a.signal(); b.take(); }
-  void pong() { a.take(); b.signal(); }
+  void ping() {
+    a.signal();
+    b.take();
+  }
+  void pong() {
+    a.take();
+    b.signal();
+  }
 };
 
 // The floor: a raw futex wait/wake per hand-off, no spinning, no waiter bits.
@@ -159,26 +171,48 @@ struct FutexPair {
     }
   };
   Flag a, b;
-  void ping() { a.signal(); b.take(); }
-  void pong() { a.take(); b.signal(); }
+  void ping() {
+    a.signal();
+    b.take();
+  }
+  void pong() {
+    a.take();
+    b.signal();
+  }
 };
 
 struct SemaphorePair {
   spindle::Semaphore a{0}, b{0};
-  void ping() { a.release(); b.acquire(); }
-  void pong() { a.acquire(); b.release(); }
+  void ping() {
+    a.release();
+    b.acquire();
+  }
+  void pong() {
+    a.acquire();
+    b.release();
+  }
 };
 struct StdSemaphorePair {
   std::counting_semaphore<> a{0}, b{0};
-  void ping() { a.release(); b.acquire(); }
-  void pong() { a.acquire(); b.release(); }
+  void ping() {
+    a.release();
+    b.acquire();
+  }
+  void pong() {
+    a.acquire();
+    b.release();
+  }
 };
 
 BENCHMARK(BM_ping_pong<EventPair>)->Name("ping_pong/spindle::Event/threads:2")->UseRealTime();
-BENCHMARK(BM_ping_pong<StdCvPair>)->Name("ping_pong/std::mutex+condition_variable/threads:2")->UseRealTime();
+BENCHMARK(BM_ping_pong<StdCvPair>)
+    ->Name("ping_pong/std::mutex+condition_variable/threads:2")
+    ->UseRealTime();
 BENCHMARK(BM_ping_pong<FutexPair>)->Name("ping_pong/raw_futex_floor/threads:2")->UseRealTime();
 BENCHMARK(BM_ping_pong<SemaphorePair>)->Name("handoff/spindle::Semaphore/threads:2")->UseRealTime();
-BENCHMARK(BM_ping_pong<StdSemaphorePair>)->Name("handoff/std::counting_semaphore/threads:2")->UseRealTime();
+BENCHMARK(BM_ping_pong<StdSemaphorePair>)
+    ->Name("handoff/std::counting_semaphore/threads:2")
+    ->UseRealTime();
 
 // ---- barrier cycles: parties threads, one cycle per iteration -------------
 
@@ -201,8 +235,16 @@ struct SpindleBarrier {
   explicit SpindleBarrier(int parties) : b(parties) {}
   void arrive_and_wait() { (void)b.wait(); }
 };
-BENCHMARK(BM_barrier<SpindleBarrier>)->Name("barrier/spindle::Barrier")->ArgName("threads")->Arg(2)->UseRealTime();
-BENCHMARK(BM_barrier<std::barrier<>>)->Name("barrier/std::barrier")->ArgName("threads")->Arg(2)->UseRealTime();
+BENCHMARK(BM_barrier<SpindleBarrier>)
+    ->Name("barrier/spindle::Barrier")
+    ->ArgName("threads")
+    ->Arg(2)
+    ->UseRealTime();
+BENCHMARK(BM_barrier<std::barrier<>>)
+    ->Name("barrier/std::barrier")
+    ->ArgName("threads")
+    ->Arg(2)
+    ->UseRealTime();
 
 }  // namespace
 

@@ -21,7 +21,9 @@
 namespace {
 
 std::atomic<long> g_sink{0};
-void body() { g_sink.fetch_add(1, std::memory_order_relaxed); }
+void body() {
+  g_sink.fetch_add(1, std::memory_order_relaxed);
+}
 
 void BM_spindle_Thread_start_join(benchmark::State& state) {
   for (auto _ : state) {
@@ -89,7 +91,8 @@ void BM_spindle_Timer_lateness(benchmark::State& state) {
 BENCHMARK(BM_spindle_Timer_lateness)->UseRealTime();
 
 timespec to_timespec(std::chrono::steady_clock::time_point tp) {
-  const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(tp.time_since_epoch()).count();
+  const auto ns =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(tp.time_since_epoch()).count();
   return timespec{static_cast<time_t>(ns / 1'000'000'000), static_cast<long>(ns % 1'000'000'000)};
 }
 

@@ -32,7 +32,8 @@ int main() {
       }
     });
   }
-  for (int i = 0; i < 10; ++i) jobs.put(std::make_unique<Job>(Job{i, "https://example.com/" + std::to_string(i)}));
+  for (int i = 0; i < 10; ++i)
+    jobs.put(std::make_unique<Job>(Job{i, "https://example.com/" + std::to_string(i)}));
   jobs.join();      // every job has had its task_done()
   jobs.shutdown();  // workers' get() now throws ShutDown
   for (auto& t : workers) t.join();

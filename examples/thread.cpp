@@ -15,7 +15,8 @@ spindle::Lock print_lock;
 
 void worker(const std::string& who, int n) {
   std::scoped_lock guard(print_lock);
-  std::printf("%s is running in %s (n=%d)\n", who.c_str(), spindle::current_thread().name().c_str(), n);
+  std::printf("%s is running in %s (n=%d)\n", who.c_str(), spindle::current_thread().name().c_str(),
+              n);
 }
 
 class Squarer : public spindle::Thread {  // class MyThread(Thread): def run(self): ...
@@ -48,7 +49,8 @@ int main() {
   spindle::Thread quick([] {});
   quick.start();
   const bool done = quick.join(5s);
-  std::printf("quick finished: %s, alive: %s\n", done ? "yes" : "no", quick.is_alive() ? "yes" : "no");
+  std::printf("quick finished: %s, alive: %s\n", done ? "yes" : "no",
+              quick.is_alive() ? "yes" : "no");
 
   // An exception that escapes a thread goes to excepthook, not std::terminate.
   spindle::set_excepthook([](const spindle::ExceptHookArgs& a) {

@@ -6,7 +6,8 @@
 using namespace std::chrono_literals;
 
 int main() {
-  spindle::Timer reminder(50ms, [](const char* who) { std::printf("reminder for %s\n", who); }, "Ada");
+  spindle::Timer reminder(
+      50ms, [](const char* who) { std::printf("reminder for %s\n", who); }, "Ada");
   reminder.start();
   reminder.join();  // fires after 50 ms
 

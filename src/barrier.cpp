@@ -7,13 +7,20 @@
 
 namespace spindle {
 
-Barrier::Barrier(std::ptrdiff_t parties, std::function<void()> action, std::optional<std::chrono::nanoseconds> timeout)
+Barrier::Barrier(std::ptrdiff_t parties, std::function<void()> action,
+                 std::optional<std::chrono::nanoseconds> timeout)
+    : Barrier(parties, std::move(action),
+              timeout ? std::optional<detail::WaitTimeout>(detail::WaitTimeout(*timeout))
+                      : std::nullopt,
+              Checked{}) {}
+
+Barrier::Barrier(std::ptrdiff_t parties, std::function<void()> action,
+                 std::optional<detail::WaitTimeout> timeout, Checked)
     : parties_(parties < 1 || parties > INT32_MAX ? 0 : static_cast<std::uint32_t>(parties)),
       action_(std::move(action)),
       timeout_(timeout) {
   if (parties < 1) throw ValueError("parties must be >= 1");
   if (parties_ == 0) throw ValueError("parties is too large");
-  if (timeout_) (void)detail::deadline_after(*timeout_);  // ValueError / OverflowError (C04, C05)
 }
 
 bool Barrier::enter(const char* refused_in_action) const {
@@ -25,7 +32,7 @@ bool Barrier::enter(const char* refused_in_action) const {
   return true;
 }
 
-std::size_t Barrier::wait_until(detail::Deadline deadline) {
+std::size_t Barrier::arrive(detail::Deadline deadline, bool too_large) {
   (void)enter("Barrier.wait() called from the barrier's own action");
   if (broken_) {
     lock_.release();
@@ -33,6 +40,13 @@ std::size_t Barrier::wait_until(detail::Deadline deadline) {
   }
   const std::size_t index = count_++;
   if (count_ == parties_) return complete_cycle(index);  // releases lock_
+  if (too_large) {
+    // C05, where Python applies it: this thread would wait, and its timeout
+    // is above TIMEOUT_MAX. It leaves as if it had not arrived.
+    --count_;
+    lock_.release();
+    throw OverflowError(detail::kTimeoutTooLarge);
+  }
   Waiter self;
   self.next = waiters_;
   waiters_ = &self;
@@ -79,10 +93,12 @@ void Barrier::end_cycle(Outcome outcome) noexcept {
   if (any) detail::unpark_all(generation_);
 }
 
-std::size_t Barrier::await(Waiter& self, std::uint32_t seen, std::size_t index, detail::Deadline deadline) {
+std::size_t Barrier::await(Waiter& self, std::uint32_t seen, std::size_t index,
+                           detail::Deadline deadline) {
   const detail::WaitSite site{"Barrier", this};
   std::uint32_t outcome = kPending;
-  (void)detail::handoff_spin([&] { return self.outcome.load(std::memory_order_relaxed) != kPending; });
+  (void)detail::handoff_spin(
+      [&] { return self.outcome.load(std::memory_order_relaxed) != kPending; });
   while ((outcome = self.outcome.load(std::memory_order_acquire)) == kPending) {
     if (!detail::park(generation_, seen, deadline, site)) {
       // C41: a timeout breaks the barrier for everyone - unless the cycle

@@ -7,8 +7,7 @@ void Condition::check_owned(const char* message) const {
   if (!owned) throw RuntimeError(message);
 }
 
-bool Condition::wait_until(detail::Deadline deadline) {
-  check_owned("cannot wait on un-acquired lock");
+bool Condition::wait_owned(detail::Deadline deadline) {
   const std::uint32_t seq = seq_.load(std::memory_order_relaxed);
   waiters_.fetch_add(1, std::memory_order_relaxed);
   std::uint32_t levels = 0;

@@ -29,6 +29,8 @@ void Lock::release_slow(std::uint32_t prev) {
   detail::unpark_one(word_);
 }
 
-void Lock::throw_unlocked() { throw RuntimeError("release unlocked lock"); }
+void Lock::throw_unlocked() {
+  throw RuntimeError("release unlocked lock");
+}
 
 }  // namespace spindle

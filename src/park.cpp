@@ -45,8 +45,8 @@ bool park(const std::atomic<std::uint32_t>& word, std::uint32_t expected, Deadli
 
   // FUTEX_WAIT_BITSET takes an absolute CLOCK_MONOTONIC time, so a wait that
   // is interrupted and retried keeps its original deadline.
-  const long rc = futex(word, FUTEX_WAIT_BITSET | FUTEX_PRIVATE_FLAG, expected, tsp,
-                        FUTEX_BITSET_MATCH_ANY);
+  const long rc =
+      futex(word, FUTEX_WAIT_BITSET | FUTEX_PRIVATE_FLAG, expected, tsp, FUTEX_BITSET_MATCH_ANY);
   const int err = rc == -1 ? errno : 0;
 
   ws.kind.store(nullptr, std::memory_order_relaxed);
@@ -56,7 +56,8 @@ bool park(const std::atomic<std::uint32_t>& word, std::uint32_t expected, Deadli
 
 int unpark_address(const void* address, int n) noexcept {
   if (n <= 0) return 0;
-  const long rc = ::syscall(SYS_futex, address, FUTEX_WAKE | FUTEX_PRIVATE_FLAG, n, nullptr, nullptr, 0);
+  const long rc =
+      ::syscall(SYS_futex, address, FUTEX_WAKE | FUTEX_PRIVATE_FLAG, n, nullptr, nullptr, 0);
   return rc > 0 ? static_cast<int>(rc) : 0;
 }
 

@@ -699,14 +699,6 @@ void PoolCore::release_all() {
   workers_.clear();
 }
 
-std::optional<std::chrono::steady_clock::time_point> map_deadline(const ProcessMapOptions& opt) {
-  if (!opt.timeout) return std::nullopt;
-  const std::chrono::nanoseconds t = *opt.timeout;
-  if (t > std::chrono::seconds(TIMEOUT_MAX)) throw OverflowError("timeout value is too large");
-  if (t >= std::chrono::hours(24 * 365 * 100)) return std::nullopt;  // as good as forever
-  return std::chrono::steady_clock::now() + std::max(t, std::chrono::nanoseconds::zero());
-}
-
 // ---- every live pool, for the process-exit hook ---------------------------
 
 namespace {

@@ -50,7 +50,8 @@ void QueueCore::await_item(Deadline deadline, bool block) {
       spun = true;
       lock_.release();
       handoff_spin([this] {
-        return count_.load(std::memory_order_relaxed) != 0 || shutdown_.load(std::memory_order_relaxed);
+        return count_.load(std::memory_order_relaxed) != 0 ||
+               shutdown_.load(std::memory_order_relaxed);
       });
       lock_.acquire();
       continue;

@@ -5,14 +5,16 @@ namespace spindle {
 
 std::uint32_t Semaphore::checked_initial(std::ptrdiff_t value) {
   if (value < 0) throw ValueError("semaphore initial value must be >= 0");
-  if (static_cast<std::uint64_t>(value) > UINT32_MAX) throw OverflowError("semaphore initial value is too large");
+  if (static_cast<std::uint64_t>(value) > UINT32_MAX)
+    throw OverflowError("semaphore initial value is too large");
   return static_cast<std::uint32_t>(value);
 }
 
 bool Semaphore::acquire_slow(detail::Deadline deadline) {
   // A unit released by a thread on the other core usually arrives within a
   // short spin; look without writing while spinning.
-  if (detail::handoff_spin([this] { return value_.load(std::memory_order_relaxed) != 0; }) && try_take()) {
+  if (detail::handoff_spin([this] { return value_.load(std::memory_order_relaxed) != 0; }) &&
+      try_take()) {
     return true;
   }
   const detail::WaitSite site{"Semaphore", this};
@@ -35,7 +37,9 @@ void Semaphore::wake(std::ptrdiff_t n) noexcept {
   detail::unpark(value_, n > INT32_MAX ? INT32_MAX : static_cast<int>(n));
 }
 
-void Semaphore::throw_bad_n() { throw ValueError("n must be one or more"); }
+void Semaphore::throw_bad_n() {
+  throw ValueError("n must be one or more");
+}
 
 void Semaphore::throw_too_many() const {
   if (bounded_) throw ValueError("Semaphore released too many times");

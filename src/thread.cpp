@@ -6,6 +6,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <charconv>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -19,14 +20,47 @@ namespace spindle {
 namespace detail {
 thread_local Thread* tls_current = nullptr;
 thread_local const std::shared_ptr<ThreadCore>* tls_core = nullptr;
+constinit CoreList g_all_cores{};
+pid_t g_pid = ::getpid();
+std::atomic<unsigned long> g_thread_counter{0};
 
-std::shared_ptr<Thread> shared_handle_of(ThreadCore& core) {
-  std::scoped_lock guard(core.lock);
-  if (!core.self) core.self = ThreadAccess::alias(core.shared_from_this());
-  return core.self;
+ThreadCore::ThreadCore(Kind k) noexcept : kind(k) {
+  std::scoped_lock guard(g_all_cores.lock);
+  all_next = g_all_cores.head;
+  if (all_next != nullptr) all_next->all_prev = this;
+  g_all_cores.head = this;
 }
 
-Thread& handle_of(const std::shared_ptr<ThreadCore>& core) { return *shared_handle_of(*core); }
+ThreadCore::~ThreadCore() {
+  // Nobody joined the OS thread and no handle is left to do it: let the
+  // system reap it (we may be that very thread, dropping its last reference).
+  if ((os.load(std::memory_order_acquire) & kOsMask) == kOsJoinable)
+    pthread_detach(static_cast<pthread_t>(ident.load(std::memory_order_relaxed)));
+  std::scoped_lock guard(g_all_cores.lock);
+  if (all_prev != nullptr) {
+    all_prev->all_next = all_next;
+  } else {
+    g_all_cores.head = all_next;
+  }
+  if (all_next != nullptr) all_next->all_prev = all_prev;
+}
+
+std::shared_ptr<Thread> shared_handle_of(ThreadCore& core) {
+  {
+    std::scoped_lock guard(core.lock);
+    if (core.self) return core.self;
+  }
+  // Built outside the core's lock: if an allocation fails, the half-built
+  // handle's destructor takes that lock.
+  std::shared_ptr<Thread> fresh = ThreadAccess::alias(core.shared_from_this());
+  std::scoped_lock guard(core.lock);
+  if (!core.self) core.self = std::move(fresh);
+  return core.self;  // a losing `fresh` is destroyed after the unlock
+}
+
+Thread& handle_of(const std::shared_ptr<ThreadCore>& core) {
+  return *shared_handle_of(*core);
+}
 
 bool wait_terminated(ThreadCore& c, Deadline deadline) noexcept {
   const WaitSite site{"Thread.join", &c};
@@ -45,6 +79,91 @@ bool wait_terminated(ThreadCore& c, Deadline deadline) noexcept {
       return now == ThreadCore::kTerminated || now == ThreadCore::kNew;
     }
   }
+}
+
+namespace {
+
+// pthread_join with the joiner shown as "blocked on Thread.join" meanwhile,
+// then wait until the kernel has released the task: pthread_join returns
+// when the kernel clears the thread's tid (CLONE_CHILD_CLEARTID), a moment
+// before the task leaves the thread group and the RLIMIT_NPROC count. A few
+// yields cover that moment; tgkill(sig 0) says ESRCH once it is over. Bounded
+// in case the tid were ever reused at once (pids are allocated cyclically).
+void join_os_thread(ThreadCore& c) {
+  ThreadWaitState& ws = this_thread_wait_state();
+  ws.object.store(&c, std::memory_order_relaxed);
+  ws.since_ns.store(Deadline::now_ns(), std::memory_order_relaxed);
+  ws.kind.store("Thread.join", std::memory_order_release);
+  pthread_join(static_cast<pthread_t>(c.ident.load(std::memory_order_acquire)), nullptr);
+  ws.kind.store(nullptr, std::memory_order_relaxed);
+  ws.object.store(nullptr, std::memory_order_relaxed);
+  const long tid = c.native_id.load(std::memory_order_relaxed);
+  for (int i = 0; i < 1000 && ::syscall(SYS_tgkill, g_pid, tid, 0) == 0; ++i) sched_yield();
+}
+
+// Reaps the OS thread of a spindle thread that has terminated or whose
+// ident is known. Exactly one caller runs pthread_join; the others park on
+// `os` until it is done.
+void reap_os_thread(ThreadCore& c) {
+  bool waited = false;
+  for (;;) {
+    std::uint32_t o = c.os.load(std::memory_order_acquire);
+    switch (o & ThreadCore::kOsMask) {
+      case ThreadCore::kOsNone:
+        // Not (or not yet seen as) a thread of ours: a failed start, a
+        // thread that vanished in fork(). Its end is the core's word.
+        if (waited) return;
+        wait_terminated(c, Deadline::never());
+        waited = true;
+        continue;
+      case ThreadCore::kOsJoined:
+        return;
+      case ThreadCore::kOsJoinable: {
+        const std::uint32_t claimed = (o & ThreadCore::kOsWaiters) | ThreadCore::kOsJoining;
+        if (!c.os.compare_exchange_weak(o, claimed, std::memory_order_acq_rel)) continue;
+        try {
+          join_os_thread(c);
+        } catch (...) {  // the joiner was cancelled (a forced unwind): let another join
+          this_thread_wait_state().kind.store(nullptr, std::memory_order_relaxed);
+          if (c.os.exchange(ThreadCore::kOsJoinable, std::memory_order_acq_rel) &
+              ThreadCore::kOsWaiters)
+            unpark_all(c.os);
+          throw;
+        }
+        if (c.os.exchange(ThreadCore::kOsJoined, std::memory_order_acq_rel) &
+            ThreadCore::kOsWaiters)
+          unpark_all(c.os);
+        return;
+      }
+      default:  // kOsJoining: another joiner runs pthread_join
+        if (!(o & ThreadCore::kOsWaiters)) {
+          if (!c.os.compare_exchange_weak(o, o | ThreadCore::kOsWaiters, std::memory_order_acq_rel))
+            continue;
+          o |= ThreadCore::kOsWaiters;
+        }
+        park(c.os, o, Deadline::never(), WaitSite{"Thread.join", &c});
+    }
+  }
+}
+}  // namespace
+
+bool join_core(ThreadCore& c, Deadline deadline) {
+  if (c.kind != ThreadCore::Kind::spawned) return wait_terminated(c, deadline);
+  // An untimed join of a thread whose pthread_t is known goes straight to
+  // pthread_join (one sleep, no wake-up call from the exiting thread). A
+  // timed one waits for the body's end first; the OS thread's last steps
+  // after that are short, so reaping it is not bounded by the deadline (as
+  // CPython's join).
+  if (!deadline.is_never() || c.ident.load(std::memory_order_acquire) == 0) {
+    if (!wait_terminated(c, deadline)) return false;
+  }
+  reap_os_thread(c);
+  return true;
+}
+
+void write_stderr(const char* text) noexcept {
+  std::fputs(text, stderr);
+  std::fflush(stderr);
 }
 }  // namespace detail
 
@@ -83,16 +202,17 @@ using RunFn = void (*)(Thread*);
 
 void report_exception(std::exception_ptr exc) noexcept {
   try {
-    ExceptHookArgs args{exc, &current_thread()};
+    ExceptHookArgs args{std::move(exc), &current_thread()};
     excepthook(args);
   } catch (...) {
-    write_stderr("spindle: an exception escaped a thread and could not be reported\n");
+    detail::write_stderr("spindle: an exception escaped a thread and could not be reported\n");
   }
 }
 
 // The thread's exit sequence, run when the body returns, throws, or is
 // unwound by pthread_exit: destroy the target and this thread's local<T>
 // instances, leave the registry, then publish "terminated" and wake joiners.
+// Allocates nothing.
 struct ExitSequence {
   const std::shared_ptr<ThreadCore>& core;
   ~ExitSequence() {
@@ -136,15 +256,14 @@ void run_body(ThreadCore& c, Thread* runner) {
 }
 
 void* trampoline(void* arg) {
-  auto* holder = static_cast<std::shared_ptr<ThreadCore>*>(arg);
-  const std::shared_ptr<ThreadCore> core = std::move(*holder);
-  delete holder;
-  ThreadCore& c = *core;
-  c.ident.store(static_cast<std::uint64_t>(pthread_self()), std::memory_order_relaxed);
+  ThreadCore& c = *static_cast<ThreadCore*>(arg);
+  c.ident.store(static_cast<std::uint64_t>(pthread_self()), std::memory_order_release);
   c.native_id.store(static_cast<long>(::gettid()), std::memory_order_relaxed);
+  std::shared_ptr<ThreadCore> core;
   Thread* runner;
   {
     std::scoped_lock guard(c.lock);
+    core = std::move(c.starter);  // kept the core alive until now
     c.wait = &detail::this_thread_wait_state();
     runner = c.runner;
     set_os_name(c.name);
@@ -163,11 +282,16 @@ void* trampoline(void* arg) {
 
 const char* to_string(ThreadState s) noexcept {
   switch (s) {
-    case ThreadState::new_: return "new";
-    case ThreadState::ready: return "ready";
-    case ThreadState::running: return "running";
-    case ThreadState::blocked: return "blocked";
-    case ThreadState::terminated: return "terminated";
+    case ThreadState::new_:
+      return "new";
+    case ThreadState::ready:
+      return "ready";
+    case ThreadState::running:
+      return "running";
+    case ThreadState::blocked:
+      return "blocked";
+    case ThreadState::terminated:
+      return "terminated";
   }
   return "unknown";
 }
@@ -177,7 +301,9 @@ const char* to_string(ThreadState s) noexcept {
 Thread::Thread(detail::AliasTag, std::shared_ptr<detail::ThreadCore> core) noexcept
     : core_(std::move(core)) {}
 
-Thread::Thread() : core_(std::make_shared<detail::ThreadCore>()) { init(ThreadOptions{}); }
+Thread::Thread() : core_(std::make_shared<detail::ThreadCore>()) {
+  init(ThreadOptions{});
+}
 
 Thread::Thread(ThreadOptions opts) : core_(std::make_shared<detail::ThreadCore>()) {
   init(std::move(opts));
@@ -185,9 +311,22 @@ Thread::Thread(ThreadOptions opts) : core_(std::make_shared<detail::ThreadCore>(
 
 void Thread::init(ThreadOptions opts) {
   ThreadCore& c = *core_;
-  c.name = opts.name.empty() ? "Thread-" + std::to_string(detail::next_thread_number())
-                             : std::move(opts.name);
-  c.daemon.store(opts.daemon ? *opts.daemon : current_thread().daemon(), std::memory_order_relaxed);
+  // Whatever may throw comes first: a construction that fails with
+  // bad_alloc takes no "Thread-N" number.
+  const bool daemonic = opts.daemon ? *opts.daemon : current_thread().daemon();
+  if (!opts.name.empty()) {
+    c.name = std::move(opts.name);
+  } else {
+    unsigned long n = detail::g_thread_counter.load(std::memory_order_relaxed);
+    char digits[24];
+    char* end;
+    do {
+      end = std::to_chars(digits, digits + sizeof digits, n + 1).ptr;
+      c.name.reserve(7 + static_cast<std::size_t>(end - digits));  // may throw; nothing taken yet
+    } while (!detail::g_thread_counter.compare_exchange_weak(n, n + 1, std::memory_order_relaxed));
+    c.name.assign("Thread-").append(digits, end);  // fits the reserved capacity
+  }
+  c.daemon.store(daemonic, std::memory_order_relaxed);
 }
 
 detail::ThreadCore& Thread::core() const {
@@ -206,14 +345,19 @@ Thread::~Thread() {
   const std::uint32_t stage = core_->stage();
   if (stage == ThreadCore::kTerminated) return;
   if (core_->ident.load(std::memory_order_relaxed) == get_ident()) return;  // its own thread
-  std::string name;
+  char name[64];  // no allocation in a destructor
   {
     std::scoped_lock guard(core_->lock);
-    name = core_->name;
+    const std::size_t n = core_->name.copy(name, sizeof name - 1);
+    name[n] = '\0';
   }
-  write_stderr("spindle: Thread '" + name +
-               "' (a Thread subclass) destroyed while its run() executes; joining it. Join such an "
-               "object before destroying it, or create it with spindle::make_thread<T>().\n");
+  std::fprintf(
+      stderr,
+      "spindle: Thread '%s' (a Thread subclass) destroyed while its run() executes; joining "
+      "it. Join such an object before destroying it, or create it with "
+      "spindle::make_thread<T>().\n",
+      name);
+  std::fflush(stderr);
   join_until(detail::Deadline::never());
 }
 
@@ -239,12 +383,13 @@ void Thread::run() {
 
 void Thread::start() {
   ThreadCore& c = core();
+  detail::ensure_exit_handler();  // harmless if what follows fails
   std::uint32_t expected = ThreadCore::kNew;
   if (!c.word.compare_exchange_strong(expected, ThreadCore::kReady, std::memory_order_acq_rel))
     throw RuntimeError("threads can only be started once");
 
-  // Subclass (run() overridden): the thread calls run() on this object and,
-  // if a shared_ptr owns it, keeps it alive until run() returns.
+    // Subclass (run() overridden): the thread calls run() on this object and,
+    // if a shared_ptr owns it, keeps it alive until run() returns.
 #if defined(__GNUC__) && !defined(__clang__)
   static const RunFn base_run = [] {
     Thread probe(detail::AliasTag{}, nullptr);
@@ -254,42 +399,49 @@ void Thread::start() {
 #else
   const bool overrides = !c.has_target();
 #endif
+  // From here on nothing allocates: the new thread's reference to the core
+  // travels in the core itself (`starter`), so a start either happens or
+  // throws RuntimeError with the Thread back in "new".
   std::shared_ptr<Thread> keep = overrides ? weak_from_this().lock() : nullptr;
   {
     std::scoped_lock guard(c.lock);
     c.runner = overrides ? this : nullptr;
     c.runner_shared = keep != nullptr;
-    c.self = std::move(keep);
+    std::swap(c.self, keep);  // the previous value, if any, is dropped after the unlock
     c.stack_size = g_stack_size.load(std::memory_order_relaxed);
+    c.starter = core_;
   }
-  detail::ensure_exit_handler();
+  // Joinable before the thread exists: whoever sees it terminated reaps it.
+  c.os.store(ThreadCore::kOsJoinable, std::memory_order_release);
   detail::registry_add(&c);
 
   pthread_attr_t attr;
   pthread_attr_init(&attr);
-  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
   if (c.stack_size != 0) pthread_attr_setstacksize(&attr, c.stack_size);
-  auto* arg = new std::shared_ptr<ThreadCore>(core_);
   pthread_t tid;
-  const int rc = pthread_create(&tid, &attr, trampoline, arg);
+  const int rc = pthread_create(&tid, &attr, trampoline, &c);
   pthread_attr_destroy(&attr);
   if (rc != 0) {
-    delete arg;
     detail::registry_remove(&c);
-    std::shared_ptr<Thread> drop;
+    std::shared_ptr<Thread> drop_self;
+    std::shared_ptr<ThreadCore> drop_starter;
     {
       std::scoped_lock guard(c.lock);
       c.runner = nullptr;
       c.runner_shared = false;
-      drop = std::move(c.self);
+      drop_self = std::move(c.self);
+      drop_starter = std::move(c.starter);
     }
+    c.os.store(ThreadCore::kOsNone, std::memory_order_release);
     wake_if_waiters(c.word.exchange(ThreadCore::kNew, std::memory_order_acq_rel), c.word);
     throw RuntimeError("can't start new thread");
   }
-  c.ident.store(static_cast<std::uint64_t>(tid), std::memory_order_relaxed);
+  c.ident.store(static_cast<std::uint64_t>(tid), std::memory_order_release);
 }
 
-void Thread::join() { join_until(detail::Deadline::never()); }
+void Thread::join() {
+  join_until(detail::Deadline::never());
+}
 
 bool Thread::join_until(detail::Deadline deadline) {
   ThreadCore& c = core();
@@ -300,7 +452,7 @@ bool Thread::join_until(detail::Deadline deadline) {
   if ((w & ThreadCore::kStageMask) != ThreadCore::kTerminated &&
       c.ident.load(std::memory_order_relaxed) == get_ident())
     throw RuntimeError("cannot join current thread");
-  return detail::wait_terminated(c, deadline);
+  return detail::join_core(c, deadline);
 }
 
 bool Thread::is_alive() const noexcept {
@@ -356,17 +508,22 @@ bool Thread::daemon() const noexcept {
 
 void Thread::set_daemon(bool daemonic) {
   ThreadCore& c = core();
-  if (c.stage() != ThreadCore::kNew) throw RuntimeError("cannot set daemon status of active thread");
+  if (c.stage() != ThreadCore::kNew)
+    throw RuntimeError("cannot set daemon status of active thread");
   c.daemon.store(daemonic, std::memory_order_relaxed);
 }
 
 ThreadState Thread::state() const {
   ThreadCore& c = core();
   switch (c.stage()) {
-    case ThreadCore::kNew: return ThreadState::new_;
-    case ThreadCore::kReady: return ThreadState::ready;
-    case ThreadCore::kTerminated: return ThreadState::terminated;
-    default: break;
+    case ThreadCore::kNew:
+      return ThreadState::new_;
+    case ThreadCore::kReady:
+      return ThreadState::ready;
+    case ThreadCore::kTerminated:
+      return ThreadState::terminated;
+    default:
+      break;
   }
   std::scoped_lock guard(c.lock);
   if (c.wait != nullptr && c.wait->kind.load(std::memory_order_acquire) != nullptr)
@@ -391,11 +548,17 @@ Thread& current_thread() {
   return detail::current_thread_slow();
 }
 
-std::uint64_t get_ident() noexcept { return static_cast<std::uint64_t>(pthread_self()); }
+std::uint64_t get_ident() noexcept {
+  return static_cast<std::uint64_t>(pthread_self());
+}
 
-long get_native_id() noexcept { return static_cast<long>(::gettid()); }
+long get_native_id() noexcept {
+  return static_cast<long>(::gettid());
+}
 
-std::size_t stack_size() noexcept { return g_stack_size.load(std::memory_order_relaxed); }
+std::size_t stack_size() noexcept {
+  return g_stack_size.load(std::memory_order_relaxed);
+}
 
 std::size_t stack_size(std::size_t bytes) {
   if (bytes != 0) {
@@ -422,7 +585,16 @@ HookSlot& hook_slot() {
   static HookSlot* slot = new HookSlot;  // immortal: hooks may run during exit
   return *slot;
 }
+// Made at load time, so that the fork handler never allocates it.
+[[maybe_unused]] const bool g_hook_ready = (hook_slot(), true);
 }  // namespace
+
+void detail::hook_lock_acquire() noexcept {
+  hook_slot().lock.acquire();
+}
+void detail::hook_lock_release() noexcept {
+  hook_slot().lock.release();
+}
 
 std::string detail::describe_exception(const std::exception_ptr& exc) {
   ExceptHookArgs a{exc, nullptr};
@@ -439,10 +611,9 @@ std::string ExceptHookArgs::type_name() const {
     const std::type_info* ti = abi::__cxa_current_exception_type();
     if (ti == nullptr) return "<unknown exception>";
     int status = 0;
-    char* demangled = abi::__cxa_demangle(ti->name(), nullptr, nullptr, &status);
-    std::string out = status == 0 && demangled != nullptr ? demangled : ti->name();
-    std::free(demangled);
-    return out;
+    const std::unique_ptr<char, decltype(&std::free)> demangled(
+        abi::__cxa_demangle(ti->name(), nullptr, nullptr, &status), &std::free);
+    return status == 0 && demangled ? demangled.get() : ti->name();  // freed if this throws
   }
 }
 
@@ -472,7 +643,12 @@ void excepthook(const ExceptHookArgs& args) {
       default_excepthook(args);
     }
   } catch (...) {
-    write_stderr("Exception in threading.excepthook:\n" + detail::describe_exception(std::current_exception()) + "\n");
+    try {
+      write_stderr("Exception in threading.excepthook:\n" +
+                   detail::describe_exception(std::current_exception()) + "\n");
+    } catch (...) {  // out of memory while describing it
+      detail::write_stderr("Exception in threading.excepthook:\n<could not be described>\n");
+    }
   }
 }
 

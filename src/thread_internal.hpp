@@ -1,8 +1,13 @@
 // Internal interface between src/thread.cpp, src/registry.cpp, src/local.cpp
-// and src/timer.cpp. Not installed.
+// and src/timer.cpp, and the fork hook for spindle's other layers. Not
+// installed.
 #pragma once
 
+#include <sys/types.h>
+
+#include <atomic>
 #include <memory>
+#include <new>
 
 #include "spindle/thread.hpp"
 
@@ -12,16 +17,61 @@ namespace spindle {
 // existing core (aliases, the main thread, foreign threads' dummies).
 struct ThreadAccess {
   static std::shared_ptr<Thread> alias(std::shared_ptr<detail::ThreadCore> core) {
-    return std::shared_ptr<Thread>(new Thread(detail::AliasTag{}, std::move(core)));
+    std::unique_ptr<Thread> h(new Thread(detail::AliasTag{}, std::move(core)));
+    return std::shared_ptr<Thread>(std::move(h));  // if this throws, ~Thread runs unlocked
   }
   static Thread* make_raw(std::shared_ptr<detail::ThreadCore> core) {
     return new Thread(detail::AliasTag{}, std::move(core));
   }
-  static const std::shared_ptr<detail::ThreadCore>& core(const Thread& t) noexcept { return t.core_; }
+  // An empty handle, for the fork handler to bind in the child (no allocation
+  // may fail there). Null if out of memory.
+  static Thread* make_raw_nothrow() noexcept {
+    return new (std::nothrow) Thread(detail::AliasTag{}, nullptr);
+  }
+  static const std::shared_ptr<detail::ThreadCore>& core(const Thread& t) noexcept {
+    return t.core_;
+  }
+  static void bind(Thread& t, std::shared_ptr<detail::ThreadCore> core) noexcept {
+    t.core_ = std::move(core);
+  }
   static void run(Thread& t) { t.run(); }
 };
 
 namespace detail {
+
+// ---------------------------------------------------------------- fork hook
+//
+// register_at_fork(prepare, parent, child): spindle's own pthread_atfork
+// for its other layers (the thread pool, ...). Contract:
+//
+//   * Each pointer may be null. Register once per layer (e.g. from a
+//     function-local static initialiser); at most 16 registrations per
+//     process, beyond which it throws RuntimeError. Registrations are never
+//     removed: the functions must stay callable for the life of the process.
+//     Thread-safe. Must not be called from inside one of the callbacks.
+//   * prepare: in the forking thread, before fork(), newest registration
+//     first, BEFORE the thread layer takes its internal locks: it may use
+//     every spindle function (take its own Lock, enumerate(), ...).
+//   * parent / child: after fork() returns, in the parent / in the child,
+//     oldest registration first, AFTER the thread layer has finished its own
+//     part. In the child that means: only the forking thread exists; it is
+//     main_thread(); every other Thread handle reads !is_alive() and its
+//     join() returns at once; enumerate() lists the forking thread alone;
+//     the thread layer's internal locks are free; new Threads can be
+//     started. A layer's own locks are NOT reset by spindle: a Lock that a
+//     vanished thread held stays locked in the child, so a child callback
+//     that needs one must re-create or release it (or take it in prepare and
+//     release it in parent and child).
+//   * Callbacks must not throw (they run inside fork(); an exception reaches
+//     std::terminate). They may allocate. `child` may start threads.
+//   * Only fork() runs them: not vfork(), posix_spawn() or system().
+void register_at_fork(void (*prepare)(), void (*parent)(), void (*child)());
+/// register_at_fork(nullptr, nullptr, child).
+inline void register_at_fork_child(void (*child)()) {
+  register_at_fork(nullptr, nullptr, child);
+}
+
+// ---------------------------------------------------------------- threads
 
 // The calling thread's handle, when known (set by the trampoline, the main
 // thread's registration and the dummy path). Trivial: safe during exit.
@@ -30,14 +80,35 @@ extern thread_local Thread* tls_current;
 // frame); null in other threads and after the body's exit sequence.
 extern thread_local const std::shared_ptr<ThreadCore>* tls_core;
 
-// A handle for a running thread's core, created once under the core's lock
-// (current_thread() in a target thread, enumerate()). Requires core.self to
-// be reset by the thread at exit (breaks the core <-> alias cycle).
+// Every ThreadCore in the process, linked by all_prev/all_next under `lock`
+// (the fork handler takes every core's lock through it). Constant-initialised
+// and never destroyed.
+struct CoreList {
+  Lock lock;
+  ThreadCore* head = nullptr;
+};
+extern constinit CoreList g_all_cores;
+
+// getpid(), refreshed in a forked child (for tgkill after a join).
+extern pid_t g_pid;
+
+// A handle for a running thread's core, created once (current_thread() in a
+// target thread, enumerate()); the allocation is made outside the core's lock.
+// Requires core.self to be reset by the thread at exit (breaks the core <->
+// alias cycle), so it is only called for a registered core or by the thread
+// itself.
 Thread& handle_of(const std::shared_ptr<ThreadCore>& core);
 std::shared_ptr<Thread> shared_handle_of(ThreadCore& core);
 
 // Waits until `core` has terminated or `deadline`; true if terminated.
 bool wait_terminated(ThreadCore& core, Deadline deadline) noexcept;
+// join(): waits until `core` has terminated (or `deadline`), then - for a
+// spindle thread - until its OS thread is gone (pthread_join by exactly one
+// joiner; the others park until it is done). True if both happened.
+bool join_core(ThreadCore& core, Deadline deadline);
+
+// Writes to stderr without allocating.
+void write_stderr(const char* text) noexcept;
 
 // Registry (src/registry.cpp).
 void registry_add(ThreadCore* core);
@@ -45,10 +116,19 @@ void registry_remove(ThreadCore* core);
 void ensure_exit_handler();
 Thread& current_thread_slow();
 // Monotonic "Thread-N" numbering (C58).
-unsigned long next_thread_number() noexcept;
+extern std::atomic<unsigned long> g_thread_counter;
+
+// excepthook's slot (src/thread.cpp): its lock, for the fork handler.
+void hook_lock_acquire() noexcept;
+void hook_lock_release() noexcept;
 
 // local<T> (src/local.cpp): destroys the calling thread's instances.
 void local_thread_exit() noexcept;
+// fork: take the local lock / release it / in the child, also orphan the
+// tables of the threads that do not exist there.
+void local_fork_prepare() noexcept;
+void local_fork_parent() noexcept;
+void local_fork_child() noexcept;
 
 }  // namespace detail
 }  // namespace spindle

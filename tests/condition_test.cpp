@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -64,7 +65,64 @@ TEST(Condition, C12_wait_timeout_returns_false_when_expired) {
   EXPECT_FALSE(cond.wait(20ms));
   EXPECT_GE(std::chrono::steady_clock::now() - start, 20ms);
   EXPECT_FALSE(cond.wait(0s));
-  EXPECT_THROW((void)cond.wait(-1s), spindle::ValueError);
+}
+
+TEST(Condition, C16_negative_timeout_polls) {
+  RLock rlock;
+  Condition cond(rlock);
+  rlock.acquire();
+  rlock.acquire();
+  // Python's Condition.wait(-1): releases the lock, polls, re-acquires; False.
+  EXPECT_FALSE(cond.wait(-1s));
+  EXPECT_FALSE(cond.wait(std::chrono::duration<double>(-0.5)));
+  EXPECT_FALSE(cond.wait(std::chrono::hours::min()));
+  rlock.release();
+  EXPECT_TRUE(rlock.is_owned());  // both levels were restored (C13)
+  // wait_for(pred, -1): the predicate, one polling wait, the predicate again.
+  int calls = 0;
+  EXPECT_FALSE(cond.wait_for(
+      [&] {
+        ++calls;
+        return false;
+      },
+      -1s));
+  EXPECT_EQ(calls, 2);
+  EXPECT_TRUE(cond.wait_for([] { return true; }, -1s));
+  rlock.release();
+  EXPECT_FALSE(rlock.locked());
+  // Without the lock it is still C10's RuntimeError.
+  EXPECT_THROW((void)cond.wait(-1s), spindle::RuntimeError);
+  Lock lock;
+  Condition over_lock(lock);
+  std::scoped_lock g(over_lock);
+  EXPECT_FALSE(over_lock.wait(-1s));
+  EXPECT_TRUE(lock.locked());
+}
+
+TEST(Condition, C05_timeout_above_max_overflows_when_it_would_wait) {
+  Condition cond;
+  EXPECT_THROW((void)cond.wait(spindle::TIMEOUT_MAX + 1s), spindle::RuntimeError);  // C10 first
+  std::scoped_lock g(cond);
+  EXPECT_THROW((void)cond.wait(spindle::TIMEOUT_MAX + 1s), spindle::OverflowError);
+  EXPECT_THROW((void)cond.wait(std::chrono::hours::max()), spindle::OverflowError);
+  EXPECT_THROW((void)cond.wait_for([] { return false; }, spindle::TIMEOUT_MAX + 1s),
+               spindle::OverflowError);
+  EXPECT_TRUE(cond.wait_for([] { return true; }, spindle::TIMEOUT_MAX + 1s));  // no wait: no check
+  EXPECT_TRUE(cond.acquire(false));  // still held (an RLock): the failed waits kept it
+  cond.release();
+  EXPECT_THROW((void)cond.wait(std::chrono::duration<double>(std::nan(""))), spindle::ValueError);
+}
+
+TEST(Condition, C04_acquire_keeps_the_locks_negative_timeout_rule) {
+  // Condition.acquire is its lock's acquire, in Python too.
+  RLock rlock;
+  Condition cond(rlock);
+  EXPECT_THROW((void)cond.acquire(-1s), spindle::ValueError);
+  EXPECT_FALSE(rlock.locked());
+  Lock lock;
+  Condition over_lock(lock);
+  EXPECT_THROW((void)over_lock.acquire(-1s), spindle::ValueError);
+  EXPECT_FALSE(lock.locked());
 }
 
 TEST(Condition, C12_wait_timeout_returns_true_when_notified) {

@@ -1,18 +1,36 @@
 // ThreadPoolExecutor, Executor::submit and map: C90-C94, C101, C102 (C103 is
-// tests/futures_exit.cmake), worker names, lazy start, tasks waiting on tasks.
+// tests/futures_exit.cmake), worker names, lazy start, tasks waiting on tasks
+// (as in Python), shutdown called inside workers, pools used in a forked child.
 #include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <atomic>
+#include <barrier>
+#include <cerrno>
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "spindle/futures.hpp"
+#include "spindle/lock.hpp"
 #include "spindle/thread.hpp"
 #include "support.hpp"
+
+#if defined(__SANITIZE_THREAD__)
+// The fork tests start threads in a child of a multithreaded process, which
+// ThreadSanitizer refuses by default.
+extern "C" const char* __tsan_default_options() {
+  return "die_after_fork=0";
+}
+#endif
 
 using namespace std::chrono_literals;
 using spindle::Future;
@@ -49,6 +67,101 @@ void spin_until(const std::function<bool()>& pred) {
 int square(int x) {
   return x * x;
 }
+
+// Waits until the pool's worker `name` is parked (idle): it has announced
+// itself idle, so a submit() would reuse it rather than start another.
+void wait_until_parked(const std::string& name) {
+  spin_until([&] {
+    for (auto& t : spindle::enumerate()) {
+      if (t->name() == name && t->state() == spindle::ThreadState::blocked) return true;
+    }
+    return false;
+  });
+}
+
+// An executor that runs each task inline in schedule() and counts the
+// tasks scheduled: what map() submits, and when, is then exact.
+class InlineCountingExecutor final : public spindle::Executor {
+ public:
+  ~InlineCountingExecutor() override { retire(); }
+  void shutdown(bool, bool) override {}
+  std::atomic<int> scheduled{0};
+
+ protected:
+  void schedule(spindle::Task task) override {
+    scheduled.fetch_add(1);
+    task.run();
+  }
+};
+
+// The hang guard of the fork tests: an alarm that kills the test process.
+// A Watchdog would be a thread, and a fork that lands while a thread is
+// being set up (or allocating) in a sanitizer's runtime leaves the child
+// waiting for a lock that nobody will release. Alarms are not inherited by
+// the child, which sets its own.
+class AlarmGuard {
+ public:
+  explicit AlarmGuard(unsigned seconds) { alarm(seconds); }
+  ~AlarmGuard() { alarm(0); }
+  AlarmGuard(const AlarmGuard&) = delete;
+  AlarmGuard& operator=(const AlarmGuard&) = delete;
+};
+
+// Runs `child` in a forked child process, which ends with _exit (or
+// std::exit when `use_exit`) of what `child` returns; an alarm kills a child
+// that hangs. Returns the child's wait status. The child must not use gtest
+// assertions: its return value is the verdict.
+int run_in_child(const std::function<int()>& child, bool use_exit = false) {
+  std::fflush(nullptr);
+  const pid_t pid = fork();
+  if (pid < 0) return -1;
+  if (pid == 0) {
+    alarm(60);  // hang guard: SIGALRM ends the child
+#if defined(__SANITIZE_THREAD__)
+    // ThreadSanitizer keeps the vanished threads in its thread table, and
+    // glibc reuses their stacks - so their pthread_t values - for the
+    // child's new threads, which TSan takes for duplicates: give the child's
+    // threads a stack size no vanished thread had, so they get fresh stacks.
+    spindle::stack_size(std::size_t{16} << 20);
+#endif
+    int code = 3;
+    try {
+      code = child();
+    } catch (...) {
+      code = 4;
+    }
+    if (use_exit) std::exit(code);
+    _exit(code);
+  }
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  return status;
+}
+
+std::string describe_status(int status) {
+  if (WIFEXITED(status)) return "exit code " + std::to_string(WEXITSTATUS(status));
+  if (WIFSIGNALED(status)) return "signal " + std::to_string(WTERMSIG(status));
+  return "status " + std::to_string(status);
+}
+
+// An executor written against the public executor API only: it keeps the
+// Tasks it is given, and the test decides what happens to each.
+class HoldingExecutor final : public spindle::Executor {
+ public:
+  ~HoldingExecutor() override { retire(); }
+  void shutdown(bool, bool) override {}
+  std::vector<spindle::Task> tasks;
+
+ protected:
+  void schedule(spindle::Task task) override {
+    if (refuse) throw spindle::RuntimeError("cannot schedule new futures after shutdown");
+    tasks.push_back(std::move(task));
+  }
+
+ public:
+  bool refuse = false;
+};
 
 }  // namespace
 
@@ -213,16 +326,186 @@ TEST(ThreadPoolExecutor, WorkersStartLazilyAndIdleOnesAreReused) {
   }
 }
 
-TEST(ThreadPoolExecutor, TaskWaitingOnATaskQueuedBehindItInA1WorkerPool) {
-  // Python deadlocks here; a worker waiting on its own pool's queued task
-  // runs it itself.
-  spindle_test::Watchdog dog("1-worker wait");
+// ---- tasks that wait on tasks: Python's outcomes, nothing run in place ----
+
+TEST(ThreadPoolExecutor, WaitingOnATaskQueuedBehindItTimesOutAsInPython) {
+  // The only worker runs `outer`, so `inner` stays queued: result(50ms)
+  // raises TimeoutError, as in Python; inner runs once outer returns.
+  spindle_test::Watchdog dog("queued inner times out");
   ThreadPoolExecutor pool(1);
   auto outer = pool.submit([&pool] {
     auto inner = pool.submit(square, 6);
-    return inner.result() + 1;
+    bool timed_out = false;
+    try {
+      (void)inner.result(50ms);
+    } catch (const spindle::TimeoutError&) {
+      timed_out = true;
+    }
+    return std::pair{timed_out, inner};
   });
-  EXPECT_EQ(outer.result(), 37);
+  auto& [timed_out, inner] = outer.result();
+  EXPECT_TRUE(timed_out);
+  EXPECT_EQ(inner.result(), 36);
+}
+
+TEST(ThreadPoolExecutor, WaitingWhileHoldingTheLockTheQueuedTaskNeedsTimesOutAndBothFinish) {
+  // outer holds a Lock and waits (with a timeout) on inner, which needs the
+  // same Lock. Python: TimeoutError, then outer releases the lock and inner
+  // finishes. Run with the inner task queued (1 worker) and with it blocked
+  // on the lock in a second worker.
+  spindle_test::Watchdog dog("lock held while waiting");
+  for (int workers : {1, 2}) {
+    spindle::Lock lock;
+    ThreadPoolExecutor pool(workers);
+    auto outer = pool.submit([&] {
+      std::scoped_lock guard(lock);
+      auto inner = pool.submit([&lock] {
+        std::scoped_lock g(lock);
+        return 5;
+      });
+      bool timed_out = false;
+      try {
+        (void)inner.result(200ms);
+      } catch (const spindle::TimeoutError&) {
+        timed_out = true;
+      }
+      return std::pair{timed_out, inner};
+    });
+    auto& [timed_out, inner] = outer.result();
+    EXPECT_TRUE(timed_out) << workers << " workers";
+    EXPECT_EQ(inner.result(), 5) << workers << " workers";
+  }
+}
+
+TEST(ThreadPoolExecutor, WaitingWhileHoldingAnRLockNeverRunsTheInnerTaskInsideTheCriticalSection) {
+  // outer holds an RLock; inner takes it too. The inner task must never
+  // enter while outer is inside its critical section (running inner on
+  // outer's thread would re-enter the RLock there).
+  spindle_test::Watchdog dog("rlock held while waiting");
+  for (int workers : {1, 2}) {
+    spindle::RLock rlock;
+    std::atomic<bool> outer_inside{false};
+    ThreadPoolExecutor pool(workers);
+    auto outer = pool.submit([&] {
+      std::scoped_lock guard(rlock);
+      outer_inside.store(true);
+      auto inner = pool.submit([&] {
+        std::scoped_lock g(rlock);
+        return outer_inside.load();
+      });
+      bool timed_out = false;
+      try {
+        (void)inner.result(200ms);
+      } catch (const spindle::TimeoutError&) {
+        timed_out = true;
+      }
+      outer_inside.store(false);
+      return std::pair{timed_out, inner};
+    });
+    auto& [timed_out, inner] = outer.result();
+    EXPECT_TRUE(timed_out) << workers << " workers";
+    EXPECT_FALSE(inner.result()) << workers
+                                 << " workers: inner ran inside outer's critical section";
+  }
+}
+
+// ---- shutdown(wait) called inside workers ----------------------------------
+
+TEST(ThreadPoolExecutor, ShutdownWaitInAWorkerRaisesCannotJoinCurrentThreadAsPython) {
+  spindle_test::Watchdog dog("shutdown in a worker");
+  ThreadPoolExecutor pool(1);
+  auto f = pool.submit([&pool] { pool.shutdown(true); });
+  auto queued = pool.submit(square, 3);
+  try {
+    f.result();
+    FAIL() << "no RuntimeError";
+  } catch (const spindle::RuntimeError& e) {
+    EXPECT_STREQ(e.what(), "cannot join current thread");
+  }
+  EXPECT_EQ(queued.result(), 9);  // queued work still runs, as in Python
+  EXPECT_THROW((void)pool.submit(square, 1), spindle::RuntimeError);
+  pool.shutdown(false);
+  pool.shutdown();
+}
+
+TEST(ThreadPoolExecutor, ShutdownNoWaitInAWorkerReturns) {
+  spindle_test::Watchdog dog("shutdown(false) in a worker");
+  ThreadPoolExecutor pool(1);
+  auto f = pool.submit([&pool] {
+    pool.shutdown(false, true);
+    return 1;
+  });
+  EXPECT_EQ(f.result(), 1);
+}
+
+TEST(ThreadPoolExecutor, ShutdownInAWorkerWaitsForTheOtherWorkersFirst) {
+  // Worker A's shutdown waits for worker B (not in shutdown) before it
+  // raises, so when A's exception is thrown, B's task has finished.
+  spindle_test::Watchdog dog("worker shutdown waits for others");
+  ThreadPoolExecutor pool(2);
+  Gate gate;
+  std::atomic<bool> b_running{false};
+  std::atomic<bool> b_done{false};
+  auto a = pool.submit([&] {
+    spin_until([&] { return b_running.load(); });
+    try {
+      pool.shutdown(true);
+    } catch (const spindle::RuntimeError&) {
+      return b_done.load();
+    }
+    return false;
+  });
+  auto b = pool.submit([&] {
+    b_running.store(true);
+    gate.wait();
+    b_done.store(true);
+  });
+  spin_until([&] { return b_running.load(); });
+  gate.open();
+  EXPECT_TRUE(a.result());
+  b.result();
+}
+
+TEST(ThreadPoolExecutor, TwoWorkersCallingShutdownWaitDoNotWaitForEachOther) {
+  spindle_test::Watchdog dog("two workers in shutdown");
+  for (int round = 0; round < 20; ++round) {
+    ThreadPoolExecutor pool(2);
+    std::barrier sync(2);
+    auto task = [&] {
+      sync.arrive_and_wait();
+      pool.shutdown(true);
+    };
+    auto a = pool.submit(task);
+    auto b = pool.submit(task);
+    for (auto* f : {&a, &b}) {
+      try {
+        f->result();
+        FAIL() << "no RuntimeError";
+      } catch (const spindle::RuntimeError& e) {
+        EXPECT_STREQ(e.what(), "cannot join current thread");
+      }
+    }
+  }
+}
+
+TEST(ThreadPoolExecutor, WorkersAndTheMainThreadAllInShutdownThenTheDestructor) {
+  spindle_test::Watchdog dog("workers + main in shutdown");
+  for (int round = 0; round < 20; ++round) {
+    std::vector<Future<void>> fs;
+    {
+      ThreadPoolExecutor pool(4);
+      std::barrier sync(5);
+      for (int i = 0; i < 4; ++i) {
+        fs.push_back(pool.submit([&, i] {
+          sync.arrive_and_wait();
+          pool.shutdown(true, i % 2 == 0);
+        }));
+      }
+      sync.arrive_and_wait();
+      pool.shutdown(true);
+    }  // and the destructor
+    for (auto& f : fs) EXPECT_THROW(f.result(), spindle::RuntimeError);
+  }
 }
 
 TEST(ThreadPoolExecutor, CallbacksMaySubmit) {
@@ -274,7 +557,7 @@ TEST(Map, C101_results_in_input_order) {
   EXPECT_EQ(out, (std::vector<int>{25, 1, 16, 4, 9}));
   std::vector<std::string> words{"a", "b", "c"};
   std::vector<std::string> joined;
-  for (auto& r : pool.map([](const std::string&w, int n) { return w + std::to_string(n); }, words,
+  for (auto& r : pool.map([](const std::string& w, int n) { return w + std::to_string(n); }, words,
                           std::vector<int>{1, 2}))
     joined.push_back(r);
   EXPECT_EQ(joined, (std::vector<std::string>{"a1", "b2"}));  // zip stops at the shortest
@@ -312,8 +595,10 @@ TEST(Map, C101_timeout_measured_from_the_call) {
   gate.open();
 }
 
-TEST(Map, C101_dropping_the_range_cancels_undelivered) {
-  spindle_test::Watchdog dog("map drop");
+TEST(Map, C101_map_submits_without_iteration) {
+  // CPython's test_map_submits_without_iteration (bpo-11777): a map whose
+  // results are never iterated still runs every task.
+  spindle_test::Watchdog dog("map without iteration");
   Gate gate;
   std::atomic<int> ran{0};
   ThreadPoolExecutor pool(1);
@@ -324,11 +609,138 @@ TEST(Map, C101_dropping_the_range_cancels_undelivered) {
           ran.fetch_add(1);
           return x;
         },
-        std::vector<int>{1, 2, 3, 4});
-  }
+        std::vector<int>{0, 1, 2, 3, 4, 5, 6, 7, 8, 9});
+  }  // dropped without begin()
   gate.open();
   pool.shutdown();
+  EXPECT_EQ(ran.load(), 10);
+}
+
+TEST(Map, C101_dropping_a_started_range_cancels_undelivered) {
+  spindle_test::Watchdog dog("map drop started");
+  Gate gate;
+  std::atomic<bool> second_running{false};
+  std::vector<std::atomic<bool>> ran(4);
+  ThreadPoolExecutor pool(1);
+  {
+    auto results = pool.map(
+        [&](int x) {
+          ran[static_cast<std::size_t>(x)].store(true);
+          if (x == 1) {
+            second_running.store(true);
+            gate.wait();
+          }
+          return x;
+        },
+        std::vector<int>{0, 1, 2, 3});
+    auto it = results.begin();
+    EXPECT_EQ(*it, 0);
+    spin_until([&] { return second_running.load(); });  // the worker is in task 1
+  }  // dropped after delivering one result: 2 and 3 are cancelled
+  gate.open();
+  pool.shutdown();
+  EXPECT_TRUE(ran[0].load());
+  EXPECT_TRUE(ran[1].load());
+  EXPECT_FALSE(ran[2].load());
+  EXPECT_FALSE(ran[3].load());
+}
+
+TEST(Map, C101_an_exception_ends_the_range_and_cancels_the_rest_at_once) {
+  // Python's generator: the exception (here TimeoutError) leaves it, its
+  // finally cancels what was not delivered, and it is exhausted.
+  spindle_test::Watchdog dog("map exception ends range");
+  Gate gate;
+  std::atomic<int> ran{0};
+  ThreadPoolExecutor pool(1);
+  auto blocker = pool.submit([&] { gate.wait(); });
+  auto results = pool.map(
+      [&](int x) {
+        ran.fetch_add(1);
+        return x;
+      },
+      std::vector<int>{1, 2, 3}, spindle::MapOptions{.timeout = 0s});
+  EXPECT_THROW((void)results.begin(), spindle::TimeoutError);
+  gate.open();
+  pool.shutdown();  // the range is still alive: the tasks were cancelled by the exception
   EXPECT_EQ(ran.load(), 0);
+}
+
+TEST(Map, C101_iteration_after_a_task_exception_reaches_the_end) {
+  InlineCountingExecutor ex;
+  auto results = ex.map(
+      [](int x) {
+        if (x == 1) throw std::domain_error("one");
+        return x;
+      },
+      std::vector<int>{0, 1, 2, 3});
+  auto it = results.begin();
+  EXPECT_EQ(*it, 0);
+  EXPECT_THROW(++it, std::domain_error);
+  ++it;
+  EXPECT_TRUE(it == std::default_sentinel);
+}
+
+TEST(Map, C101_buffersize_submits_one_more_per_result_as_python_3_14) {
+  InlineCountingExecutor ex;
+  auto results = ex.map([](int x) { return x * 10; }, std::vector<int>{0, 1, 2, 3, 4, 5, 6},
+                        spindle::MapOptions{.buffersize = 3});
+  EXPECT_EQ(ex.scheduled.load(), 3);  // map() submits buffersize tasks
+  int k = 0;
+  for (auto& r : results) {
+    // Each step submitted one more before waiting for result k.
+    EXPECT_EQ(ex.scheduled.load(), std::min(7, 3 + k + 1)) << "result " << k;
+    EXPECT_EQ(r, k * 10);
+    ++k;
+  }
+  EXPECT_EQ(k, 7);
+  EXPECT_EQ(ex.scheduled.load(), 7);
+}
+
+TEST(Map, C101_buffersize_range_dropped_submits_no_more) {
+  InlineCountingExecutor ex;
+  std::atomic<int> ran{0};
+  auto f = [&](int x) {
+    ran.fetch_add(1);
+    return x;
+  };
+  { auto unstarted = ex.map(f, std::vector<int>(10, 1), spindle::MapOptions{.buffersize = 2}); }
+  EXPECT_EQ(ex.scheduled.load(), 2);
+  EXPECT_EQ(ran.load(), 2);
+  {
+    auto started = ex.map(f, std::vector<int>(10, 1), spindle::MapOptions{.buffersize = 2});
+    (void)started.begin();
+  }
+  EXPECT_EQ(ex.scheduled.load(), 5);
+  EXPECT_EQ(ran.load(), 5);
+}
+
+TEST(Map, C101_buffersize_below_one_is_ValueError) {
+  InlineCountingExecutor ex;
+  for (long bad : {0L, -1L}) {
+    try {
+      (void)ex.map(square, std::vector<int>{1}, spindle::MapOptions{.buffersize = bad});
+      FAIL() << bad;
+    } catch (const spindle::ValueError& e) {
+      EXPECT_STREQ(e.what(), "buffersize must be None or > 0");
+    }
+  }
+  EXPECT_EQ(ex.scheduled.load(), 0);
+}
+
+TEST(Map, C101_negative_timeout_acts_as_zero) {
+  spindle_test::Watchdog dog("map negative timeout");
+  Gate gate;
+  ThreadPoolExecutor pool(1);
+  auto blocker = pool.submit([&] { gate.wait(); });
+  auto results = pool.map(square, std::vector<int>{1, 2}, spindle::MapOptions{.timeout = -1s});
+  EXPECT_THROW((void)results.begin(), spindle::TimeoutError);
+  gate.open();
+  InlineCountingExecutor ex;  // results ready at once: a negative timeout still delivers them
+  int n = 0;
+  for (auto& r : ex.map(square, std::vector<int>{1, 2}, spindle::MapOptions{.timeout = -1s})) {
+    n += r;
+  }
+  EXPECT_EQ(n, 5);
 }
 
 TEST(Map, C101_buffersize_bounds_tasks_submitted_ahead) {
@@ -347,8 +759,6 @@ TEST(Map, C101_buffersize_bounds_tasks_submitted_ahead) {
   }
   pool.shutdown();
   EXPECT_LE(ran.load(), 3);
-  EXPECT_THROW((void)pool.map(square, std::vector<int>{1}, spindle::MapOptions{.buffersize = 0}),
-               spindle::ValueError);
 }
 
 TEST(Map, C101_buffersize_consumes_everything_lazily) {
@@ -374,4 +784,182 @@ TEST(Map, WaitAndAsCompletedOnPoolFutures) {
   long sum = 0;
   for (auto& f : spindle::as_completed(more)) sum += f.result();
   EXPECT_EQ(sum, 40425);
+}
+
+// ---- fork ---------------------------------------------------------------
+
+TEST(ThreadPoolExecutor, ForkedChildSubmitsToAPoolCreatedInTheParent) {
+  // The parent's pool has an idle worker (Python's child then hangs on
+  // submit). The child's pool starts a fresh worker, runs the task, and is
+  // destroyed; the child ends with _exit.
+  AlarmGuard hang_guard(120);
+  std::optional<ThreadPoolExecutor> pool;
+  pool.emplace(spindle::ThreadPoolOptions{.max_workers = 2, .thread_name_prefix = "forked"});
+  ASSERT_EQ(pool->submit(square, 2).result(), 4);
+  wait_until_parked("forked_0");
+  const int status = run_in_child([&] {
+    if (pool->num_threads() != 0) return 10;
+    if (pool->submit(square, 7).result() != 49) return 11;
+    if (pool->num_threads() != 1) return 12;
+    if (pool->submit([] { return spindle::current_thread().name(); })
+            .result()
+            .rfind("forked_", 0) != 0)
+      return 13;
+    pool.reset();
+    return 0;
+  });
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << describe_status(status);
+  EXPECT_EQ(pool->submit(square, 3).result(), 9);  // the parent's pool is untouched
+  EXPECT_EQ(pool->num_threads(), 1);
+  pool.reset();
+}
+
+TEST(ThreadPoolExecutor, ForkedChildDoesNotRunTheParentsQueuedTasks) {
+  // A task queued at the fork is the parent's: the parent runs it; the
+  // child cancels its copy of the future at its first submit.
+  AlarmGuard hang_guard(120);
+  Gate gate;
+  std::atomic<int> ran_queued{0};
+  ThreadPoolExecutor pool(1);
+  auto blocker = pool.submit([&] { gate.wait(); });
+  spin_until([&] { return blocker.running(); });
+  auto queued = pool.submit([&] {
+    ran_queued.fetch_add(1);
+    return 1;
+  });
+  const int status = run_in_child([&] {
+    if (queued.done()) return 10;
+    if (pool.submit(square, 5).result() != 25) return 11;
+    if (!queued.cancelled()) return 12;
+    try {
+      (void)queued.result();
+      return 13;
+    } catch (const spindle::CancelledError&) {
+    }
+    if (ran_queued.load() != 0) return 14;
+    pool.shutdown(true);
+    return 0;
+  });
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << describe_status(status);
+  gate.open();
+  EXPECT_EQ(queued.result(), 1);
+  EXPECT_EQ(ran_queued.load(), 1);
+}
+
+TEST(ThreadPoolExecutor, ForkInsideATaskKeepsTheForkingWorkerInTheChild) {
+  // The forking worker exists in the child (it is the child's only thread):
+  // the child's pool counts it and starts one fresh worker beside it.
+  AlarmGuard hang_guard(120);
+  ThreadPoolExecutor pool(2);
+  auto outer = pool.submit([&pool] {
+    std::fflush(nullptr);
+    const pid_t pid = fork();
+    if (pid == 0) {
+      alarm(60);
+      int code = 0;
+      if (pool.num_threads() != 1) code = 10;
+      try {
+        if (code == 0 && pool.submit(square, 4).result() != 16) code = 11;
+        if (code == 0 && pool.num_threads() != 2) code = 12;
+      } catch (...) {
+        code = 13;
+      }
+      _exit(code);
+    }
+    return pid;
+  });
+  const pid_t pid = outer.result();
+  ASSERT_GT(pid, 0);
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << describe_status(status);
+}
+
+// The child exits through exit(0): the thread layer's reset of its registry
+// in the child keeps the exit-time join from waiting for the parent's
+// workers, which do not exist there.
+TEST(ThreadPoolExecutor, ForkedChildExitsNormallyAfterUsingThePool) {
+  AlarmGuard hang_guard(120);
+  std::optional<ThreadPoolExecutor> pool;
+  pool.emplace(2);
+  ASSERT_EQ(pool->submit(square, 2).result(), 4);
+  const int status = run_in_child(
+      [&] {
+        if (pool->submit(square, 7).result() != 49) return 11;
+        pool.reset();
+        return 0;
+      },
+      /*use_exit=*/true);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << describe_status(status);
+  pool.reset();
+}
+
+// ---------------------------------------------------------------- the executor-writer API
+
+TEST(ExecutorApi, TaskRunCompletesTheFutureWithTheValueAndEmptiesTheHandle) {
+  HoldingExecutor ex;
+  spindle::Future<int> f = ex.submit([](int a) { return a * 2; }, 21);
+  ASSERT_EQ(ex.tasks.size(), 1u);
+  EXPECT_FALSE(f.done());
+  EXPECT_TRUE(ex.tasks[0].run());
+  EXPECT_FALSE(static_cast<bool>(ex.tasks[0]));
+  EXPECT_EQ(f.result(), 42);
+  EXPECT_THROW((void)ex.tasks[0].run(), spindle::InvalidStateError);
+}
+
+TEST(ExecutorApi, TaskRunPutsTheCallablesExceptionInTheFuture) {
+  HoldingExecutor ex;
+  auto f = ex.submit([]() -> int { throw spindle::ValueError("bad input"); });
+  EXPECT_TRUE(ex.tasks[0].run());
+  EXPECT_THROW((void)f.result(), spindle::ValueError);
+}
+
+TEST(ExecutorApi, TaskOfACancelledFutureDoesNotRun) {
+  HoldingExecutor ex;
+  bool ran = false;
+  auto f = ex.submit([&ran] { ran = true; });
+  EXPECT_TRUE(f.cancel());
+  EXPECT_TRUE(ex.tasks[0].cancelled());
+  EXPECT_FALSE(ex.tasks[0].run());
+  EXPECT_FALSE(ran);
+  EXPECT_THROW(f.result(), spindle::CancelledError);
+}
+
+TEST(ExecutorApi, TaskFailGivesThePendingFutureTheException) {
+  HoldingExecutor ex;
+  auto f = ex.submit([] { return 1; });
+  EXPECT_TRUE(ex.tasks[0].fail(std::make_exception_ptr(spindle::BrokenThreadPool("broken"))));
+  EXPECT_THROW((void)f.result(), spindle::BrokenThreadPool);
+  auto g = ex.submit([] { return 2; });
+  EXPECT_THROW((void)ex.tasks[1].fail(nullptr), spindle::ValueError);
+  EXPECT_TRUE(static_cast<bool>(ex.tasks[1]));  // unchanged: it can still run
+  EXPECT_TRUE(ex.tasks[1].run());
+  EXPECT_EQ(g.result(), 2);
+}
+
+TEST(ExecutorApi, ATaskDroppedUnrunCancelsItsFutureSoNobodyWaitsForever) {
+  HoldingExecutor ex;
+  auto f = ex.submit([] { return 1; });
+  ex.tasks.clear();
+  EXPECT_TRUE(f.cancelled());
+  EXPECT_THROW((void)f.result(), spindle::CancelledError);
+}
+
+TEST(ExecutorApi, AScheduleThatThrowsReachesTheSubmitter) {
+  HoldingExecutor ex;
+  ex.refuse = true;
+  EXPECT_THROW((void)ex.submit([] { return 1; }), spindle::RuntimeError);
+}
+
+TEST(ExecutorApi, TasksRunOnAnotherThreadCompleteTheirFuturesAndMapWorks) {
+  HoldingExecutor ex;
+  auto results = ex.map([](int x) { return x + 1; }, std::vector<int>{1, 2, 3});
+  std::thread runner([&ex] {
+    for (auto& t : ex.tasks) t.run();
+  });
+  runner.join();
+  std::vector<int> got;
+  for (int r : results) got.push_back(r);
+  EXPECT_EQ(got, (std::vector<int>{2, 3, 4}));
 }

@@ -2,6 +2,7 @@
 // hook, Future<void> and move-only results. Executors: executor_test.cpp.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <memory>
@@ -11,6 +12,7 @@
 #include <vector>
 
 #include "spindle/futures.hpp"
+#include "spindle/thread.hpp"
 #include "support.hpp"
 
 using namespace std::chrono_literals;
@@ -127,16 +129,88 @@ TEST(Future, C97_set_result_or_exception_twice_throws_InvalidStateError) {
   }
 }
 
-TEST(Future, SetRunningOrNotifyCancel) {
+namespace {
+// set_running_or_notify_cancel must throw Python's RuntimeError text.
+void expect_unexpected_state(FutureBase& f, const char* state) {
+  try {
+    (void)f.set_running_or_notify_cancel();
+    ADD_FAILURE() << "no RuntimeError in state " << state;
+  } catch (const spindle::RuntimeError& e) {
+    EXPECT_STREQ(e.what(), "Future in unexpected state") << state;
+  }
+}
+}  // namespace
+
+TEST(Future, SetRunningOrNotifyCancelInEachStateAsPython) {
+  // PENDING -> RUNNING: true.
+  Future<int> p;
+  EXPECT_TRUE(p.set_running_or_notify_cancel());
+  EXPECT_TRUE(p.running());
+  // RUNNING: raises.
+  expect_unexpected_state(p, "RUNNING");
+  // FINISHED: raises.
+  p.set_result(0);
+  expect_unexpected_state(p, "FINISHED");
+  Future<int> failed;
+  failed.set_exception(std::make_exception_ptr(std::runtime_error("x")));
+  expect_unexpected_state(failed, "FINISHED with an exception");
+  (void)failed.exception();
+  // CANCELLED -> CANCELLED_AND_NOTIFIED: false.
   Future<int> c;
   c.cancel();
   EXPECT_FALSE(c.set_running_or_notify_cancel());
   EXPECT_TRUE(c.cancelled());
-  Future<int> r;
-  ASSERT_TRUE(r.set_running_or_notify_cancel());
-  EXPECT_THROW((void)r.set_running_or_notify_cancel(), spindle::RuntimeError);
-  r.set_result(0);
-  EXPECT_THROW((void)r.set_running_or_notify_cancel(), spindle::RuntimeError);
+  EXPECT_TRUE(c.done());
+  // CANCELLED_AND_NOTIFIED (a second call): raises, and stays cancelled.
+  expect_unexpected_state(c, "CANCELLED_AND_NOTIFIED");
+  EXPECT_TRUE(c.cancelled());
+  EXPECT_TRUE(c.cancel());
+}
+
+TEST(Future, SetRunningOrNotifyCancelRacingCallsOnACancelledFutureReturnFalseOnce) {
+  spindle_test::Watchdog dog("racing set_running_or_notify_cancel");
+  for (int round = 0; round < 200; ++round) {
+    Future<int> c;
+    c.cancel();
+    std::atomic<int> go{0};
+    std::atomic<int> falses{0};
+    std::atomic<int> throws{0};
+    auto call = [&] {
+      go.fetch_add(1);
+      while (go.load() < 2) {
+      }
+      try {
+        if (!c.set_running_or_notify_cancel()) falses.fetch_add(1);
+      } catch (const spindle::RuntimeError&) {
+        throws.fetch_add(1);
+      }
+    };
+    std::thread a(call);
+    std::thread b(call);
+    a.join();
+    b.join();
+    EXPECT_EQ(falses.load(), 1);
+    EXPECT_EQ(throws.load(), 1);
+  }
+}
+
+TEST(Future, SetExceptionWithANullExceptionIsValueError) {
+  Future<int> f;
+  try {
+    f.set_exception(nullptr);
+    FAIL() << "no ValueError";
+  } catch (const spindle::ValueError& e) {
+    EXPECT_NE(std::string(e.what()).find("exception_ptr"), std::string::npos) << e.what();
+  }
+  EXPECT_FALSE(f.done());  // left as it was: still usable
+  f.set_result(2);
+  EXPECT_EQ(f.result(), 2);
+  Future<void> v;
+  ASSERT_TRUE(v.set_running_or_notify_cancel());
+  EXPECT_THROW(static_cast<FutureBase&>(v).set_exception(std::exception_ptr()),
+               spindle::ValueError);
+  EXPECT_TRUE(v.running());
+  v.set_result();
 }
 
 TEST(Future, C98_callbacks_run_in_order_and_a_throwing_one_is_reported) {
@@ -162,6 +236,102 @@ TEST(Future, C98_callback_added_to_a_done_future_runs_at_once) {
   testing::internal::CaptureStderr();
   f.add_done_callback([](Future<int>&) { throw std::runtime_error("late"); });
   EXPECT_NE(testing::internal::GetCapturedStderr().find("late"), std::string::npos);
+}
+
+namespace {
+// Installs a callback exception hook for one test; restores the previous one.
+struct CallbackHookCapture {
+  std::vector<std::string> messages;
+  std::vector<FutureBase> futures;
+  spindle::CallbackExceptionHook previous;
+  CallbackHookCapture() {
+    previous =
+        spindle::set_callback_exception_hook([this](const spindle::CallbackExceptionArgs& a) {
+          try {
+            std::rethrow_exception(a.exc);
+          } catch (const std::exception& e) {
+            messages.emplace_back(e.what());
+          }
+          futures.push_back(a.future);
+        });
+  }
+  ~CallbackHookCapture() { spindle::set_callback_exception_hook(std::move(previous)); }
+};
+}  // namespace
+
+TEST(Future, C98_callback_exception_goes_to_the_hook_with_the_future) {
+  CallbackHookCapture hook;
+  Future<int> f;
+  std::vector<int> order;
+  f.add_done_callback([&](Future<int>&) { throw std::runtime_error("first"); });
+  f.add_done_callback([&](Future<int>& g) { order.push_back(g.result()); });
+  testing::internal::CaptureStderr();
+  f.set_result(4);
+  f.add_done_callback([](Future<int>&) { throw std::logic_error("late"); });  // runs at once
+  Future<int> c;
+  c.add_done_callback([](Future<int>&) { throw std::runtime_error("on cancel"); });
+  c.cancel();
+  EXPECT_EQ(testing::internal::GetCapturedStderr(), "");  // the hook replaced the printing
+  EXPECT_EQ(order, (std::vector<int>{4}));
+  ASSERT_EQ(hook.messages, (std::vector<std::string>{"first", "late", "on cancel"}));
+  ASSERT_EQ(hook.futures.size(), 3u);
+  EXPECT_EQ(hook.futures[0], f);
+  EXPECT_EQ(hook.futures[1], f);
+  EXPECT_EQ(hook.futures[2], c);
+  EXPECT_TRUE(hook.futures[2].cancelled());
+}
+
+TEST(Future, C98_callback_exception_hook_runs_in_the_completing_pool_worker) {
+  spindle_test::Watchdog dog("callback hook in a worker");
+  std::atomic<int> calls{0};
+  std::atomic<bool> future_done{false};
+  std::string hook_thread;
+  auto prev = spindle::set_callback_exception_hook([&](const spindle::CallbackExceptionArgs& a) {
+    future_done.store(a.future.done());
+    hook_thread = spindle::current_thread().name();
+    calls.fetch_add(1);
+  });
+  {
+    std::atomic<bool> go{false};
+    spindle::ThreadPoolExecutor pool({.max_workers = 1, .thread_name_prefix = "cbhook"});
+    auto f = pool.submit([&go] {
+      while (!go.load()) std::this_thread::yield();
+      return 1;
+    });
+    f.add_done_callback([](Future<int>&) { throw std::runtime_error("in worker"); });
+    go.store(true);
+    pool.shutdown();  // joins the worker: the callback (and the hook) ran
+  }
+  EXPECT_EQ(calls.load(), 1);
+  EXPECT_TRUE(future_done.load());
+  EXPECT_EQ(hook_thread, "cbhook_0");
+  spindle::set_callback_exception_hook(prev);
+}
+
+TEST(Future, C98_a_throwing_callback_exception_hook_is_reported_and_ignored) {
+  auto prev = spindle::set_callback_exception_hook(
+      [](const spindle::CallbackExceptionArgs&) { throw std::runtime_error("hook broke"); });
+  Future<int> f;
+  bool later_ran = false;
+  f.add_done_callback([](Future<int>&) { throw std::runtime_error("callback broke"); });
+  f.add_done_callback([&](Future<int>&) { later_ran = true; });
+  testing::internal::CaptureStderr();
+  f.set_result(1);
+  const std::string err = testing::internal::GetCapturedStderr();
+  EXPECT_NE(err.find("hook broke"), std::string::npos) << err;
+  EXPECT_NE(err.find("callback broke"), std::string::npos) << err;
+  EXPECT_TRUE(later_ran);
+  // An empty hook restores the default, which prints Python's line.
+  EXPECT_FALSE(spindle::set_callback_exception_hook({}) == nullptr);
+  Future<int> g;
+  g.add_done_callback([](Future<int>&) { throw std::runtime_error("default again"); });
+  testing::internal::CaptureStderr();
+  g.set_result(1);
+  const std::string err2 = testing::internal::GetCapturedStderr();
+  EXPECT_NE(err2.find("exception calling callback for <Future at "), std::string::npos) << err2;
+  EXPECT_NE(err2.find("state=finished>"), std::string::npos) << err2;
+  EXPECT_NE(err2.find("default again"), std::string::npos) << err2;
+  spindle::set_callback_exception_hook(prev);
 }
 
 TEST(Future, C98_callbacks_run_on_cancel_with_untyped_handle) {
@@ -241,7 +411,35 @@ TEST(Future, DefaultUnretrievedHookPrints) {
   EXPECT_NE(err.find("lost one"), std::string::npos) << err;
 }
 
+TEST(Future, C95_negative_timeout_of_exception_acts_as_zero) {
+  Future<int> f;
+  EXPECT_THROW((void)f.exception(-1s), spindle::TimeoutError);
+  EXPECT_THROW((void)f.exception(-1ns), spindle::TimeoutError);
+  EXPECT_THROW((void)f.result(std::chrono::duration<double>(-0.5)), spindle::TimeoutError);
+  f.set_exception(std::make_exception_ptr(std::runtime_error("e")));
+  EXPECT_NE(f.exception(-1s), nullptr);
+}
+
 // ---- wait ---------------------------------------------------------------
+
+TEST(Wait, C99_negative_timeout_acts_as_zero) {
+  Future<int> a, b;
+  a.set_result(1);
+  auto r = spindle::wait(std::vector<Future<int>>{a, b}, -1s);
+  ASSERT_EQ(r.done.size(), 1u);
+  EXPECT_EQ(r.done[0], a);
+  ASSERT_EQ(r.not_done.size(), 1u);
+  EXPECT_EQ(r.not_done[0], b);
+  auto r2 = spindle::wait({a, b}, -5s, spindle::FIRST_EXCEPTION);
+  EXPECT_EQ(r2.done.size(), 1u);
+  EXPECT_EQ(r2.not_done.size(), 1u);
+  auto r3 = spindle::wait(std::vector<Future<int>>{b}, -1s, spindle::FIRST_COMPLETED);
+  EXPECT_TRUE(r3.done.empty());
+  EXPECT_EQ(r3.not_done.size(), 1u);
+  b.set_result(2);
+  auto r4 = spindle::wait(std::vector<Future<int>>{a, b}, -1s);
+  EXPECT_EQ(r4.done.size(), 2u);
+}
 
 TEST(Wait, C99_all_completed_removes_duplicates) {
   Future<int> a, b;
@@ -367,6 +565,27 @@ TEST(AsCompleted, C100_timeout_measured_from_the_call) {
   Future<int> a;
   auto range = spindle::as_completed(std::vector<Future<int>>{a}, 0s);
   EXPECT_THROW((void)range.begin(), spindle::TimeoutError);
+}
+
+TEST(AsCompleted, C100_negative_timeout_acts_as_zero) {
+  // As Python: the finished ones are yielded, then TimeoutError at once.
+  Future<int> a, b, c;
+  a.set_result(1);
+  c.set_result(3);
+  std::vector<int> seen;
+  try {
+    for (auto& f : spindle::as_completed(std::vector<Future<int>>{a, b, c}, -1s)) {
+      seen.push_back(f.result());
+    }
+    FAIL() << "no TimeoutError";
+  } catch (const spindle::TimeoutError& e) {
+    EXPECT_STREQ(e.what(), "1 (of 3) futures unfinished");
+  }
+  EXPECT_EQ(seen, (std::vector<int>{1, 3}));
+  b.set_result(2);
+  int n = 0;
+  for (auto& f : spindle::as_completed(std::vector<Future<int>>{a, b, c}, -1s)) n += f.result();
+  EXPECT_EQ(n, 6);
 }
 
 TEST(AsCompleted, EmptyInputYieldsNothing) {

@@ -65,7 +65,8 @@ TEST(Lock, C04_negative_timeout_throws) {
 TEST(Lock, C05_timeout_above_max_overflows) {
   Lock lock;
   EXPECT_THROW((void)lock.acquire(spindle::TIMEOUT_MAX + 1s), spindle::OverflowError);
-  EXPECT_THROW((void)lock.acquire(std::chrono::hours(std::chrono::hours::max())), spindle::OverflowError);
+  EXPECT_THROW((void)lock.acquire(std::chrono::hours(std::chrono::hours::max())),
+               spindle::OverflowError);
   EXPECT_THROW((void)lock.acquire(std::chrono::duration<double>(1e300)), spindle::OverflowError);
   // OverflowError is a ValueError, so one handler catches every bad timeout.
   EXPECT_THROW((void)lock.acquire(spindle::TIMEOUT_MAX + 1s), spindle::ValueError);

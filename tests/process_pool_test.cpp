@@ -4,6 +4,7 @@
 // that die with their parent). Spawned workers are this test binary: they run
 // its static initializers (gtest's registrations) and never main().
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/prctl.h>
@@ -18,6 +19,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <numeric>
@@ -432,6 +434,132 @@ TEST(ProcessPool, C101_map_timeout_throws_TimeoutError) {
   EXPECT_THROW((void)results.begin(), spindle::TimeoutError);
 }
 
+namespace {
+// A directory the parent and the workers share: map tasks leave a marker
+// file per input there (what ran, seen from the parent), and a FIFO "gate"
+// holds a task until the parent writes a byte into it.
+class SharedDir {
+ public:
+  SharedDir() {
+    const char* tmp = std::getenv("TMPDIR");
+    std::string templ = std::string(tmp != nullptr && *tmp != 0 ? tmp : "/tmp") + "/spindle-XXXXXX";
+    if (::mkdtemp(templ.data()) == nullptr) throw std::system_error(errno, std::generic_category());
+    path_ = templ;
+    if (::mkfifo(gate().c_str(), 0600) != 0) throw std::system_error(errno, std::generic_category());
+  }
+  ~SharedDir() { std::filesystem::remove_all(path_); }
+  SharedDir(const SharedDir&) = delete;
+  SharedDir& operator=(const SharedDir&) = delete;
+  [[nodiscard]] const std::string& path() const { return path_; }
+  [[nodiscard]] std::string gate() const { return path_ + "/gate"; }
+  // Opens the gate for writing: returns once a task holds it open for reading.
+  [[nodiscard]] int wait_for_gated_task() const { return ::open(gate().c_str(), O_WRONLY | O_CLOEXEC); }
+  // Lets the gated task go.
+  static void release(int fd) {
+    EXPECT_EQ(::write(fd, "x", 1), 1);
+    ::close(fd);
+  }
+  [[nodiscard]] bool ran(int x) const { return std::filesystem::exists(path_ + "/" + std::to_string(x)); }
+
+ private:
+  std::string path_;
+};
+
+// Runs in a worker: blocks until the parent writes into dir's gate.
+void wait_at_gate(const std::string& dir) {
+  const int fd = ::open((dir + "/gate").c_str(), O_RDONLY | O_CLOEXEC);
+  char c = 0;
+  if (fd >= 0) {
+    (void)::read(fd, &c, 1);
+    ::close(fd);
+  }
+}
+int mark(int x, std::string dir) {
+  std::ofstream(dir + "/" + std::to_string(x)) << x;
+  return x;
+}
+}  // namespace
+
+// CPython's test_map_submits_without_iteration (bpo-11777): a map whose
+// results are never iterated still runs every task.
+TEST(ProcessPool, C101_map_submits_without_iteration) {
+  Watchdog wd("map without iteration");
+  SharedDir dir;
+  {
+    ProcessPoolExecutor pool(1);
+    {
+      auto results = pool.map(mark, std::vector<int>{0, 1, 2, 3, 4, 5, 6, 7, 8, 9},
+                              std::vector<std::string>(10, dir.path()),
+                              spindle::ProcessMapOptions{.chunksize = 3});
+    }  // dropped without begin()
+  }  // shutdown(wait=true)
+  for (int x = 0; x < 10; ++x) EXPECT_TRUE(dir.ran(x)) << x;
+}
+
+// Python's map generator: once started, dropping it cancels the chunks not
+// yet delivered (here those not yet dispatched to the worker).
+TEST(ProcessPool, C101_dropping_a_started_range_cancels_undelivered) {
+  Watchdog wd("map drop started");
+  SharedDir dir;
+  ProcessPoolExecutor pool(1);
+  int gate = -1;
+  {
+    auto results = pool.map(
+        [](int x, std::string d) {
+          // Task 0 takes 50 ms, so the pool sends this worker one task at
+          // a time; task 1 waits at the gate.
+          if (x == 0) sleep_ms(50);
+          if (x == 1) wait_at_gate(d);
+          return mark(x, d);
+        },
+        std::vector<int>{0, 1, 2, 3}, std::vector<std::string>(4, dir.path()));
+    auto it = results.begin();
+    EXPECT_EQ(*it, 0);
+    gate = dir.wait_for_gated_task();  // task 1 is running
+    ASSERT_GE(gate, 0);
+  }  // dropped after delivering one result: 2 and 3 are cancelled
+  SharedDir::release(gate);
+  pool.shutdown();
+  EXPECT_TRUE(dir.ran(0));
+  EXPECT_TRUE(dir.ran(1));
+  EXPECT_FALSE(dir.ran(2));
+  EXPECT_FALSE(dir.ran(3));
+}
+
+// Python's generator: an exception (here TimeoutError) leaves it, its
+// finally cancels what was not delivered, and it is exhausted.
+TEST(ProcessPool, C101_an_exception_ends_the_range_and_cancels_the_rest_at_once) {
+  Watchdog wd("map exception ends range");
+  SharedDir dir;
+  ProcessPoolExecutor pool(1);
+  Future<void> blocker = pool.submit(wait_at_gate, dir.path());
+  const int gate = dir.wait_for_gated_task();
+  ASSERT_GE(gate, 0);
+  auto results = pool.map(mark, std::vector<int>{1, 2, 3}, std::vector<std::string>(3, dir.path()),
+                          spindle::ProcessMapOptions{.timeout = 0s});
+  EXPECT_THROW((void)results.begin(), spindle::TimeoutError);
+  SharedDir::release(gate);
+  pool.shutdown();  // the range is still alive: its tasks were cancelled by the exception
+  blocker.result();
+  for (int x = 1; x <= 3; ++x) EXPECT_FALSE(dir.ran(x)) << x;
+}
+
+TEST(ProcessPool, C101_iteration_after_a_task_exception_reaches_the_end) {
+  Watchdog wd("map after exception");
+  ProcessPoolExecutor pool(1);
+  auto results = pool.map(
+      [](int x) {
+        if (x == 1) throw std::domain_error("one");
+        return x;
+      },
+      std::vector<int>{0, 1, 2, 3});
+  auto it = results.begin();
+  EXPECT_EQ(*it, 0);
+  EXPECT_THROW(++it, std::domain_error);
+  ++it;
+  EXPECT_TRUE(it == std::default_sentinel);
+}
+
 // ---------------------------------------------------------------------------
 // Exceptions
 // ---------------------------------------------------------------------------
@@ -633,7 +761,14 @@ TEST_P(ProcessPoolBoth, C94_initializer_that_throws_breaks_the_pool) {
   opts.initializer = {failing_initializer};
   ProcessPoolExecutor pool(opts);
   std::vector<Future<int>> fs;
-  for (int i = 0; i < 4; ++i) fs.push_back(pool.submit(square, i));
+  fs.push_back(pool.submit(square, 0));  // queued before any worker starts
+  for (int i = 1; i < 4; ++i) {
+    try {
+      fs.push_back(pool.submit(square, i));
+    } catch (const BrokenProcessPool&) {
+      break;  // the pool may already be broken (as in Python)
+    }
+  }
   for (auto& f : fs) {
     const std::string msg = broken_message(f);
     EXPECT_NE(msg.find("initializer"), std::string::npos) << msg;

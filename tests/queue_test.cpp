@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cmath>
+#include <cstring>
 #include <memory>
 #include <random>
 #include <string>
@@ -35,13 +37,19 @@ class ParkProbe {
  public:
   explicit ParkProbe(int threads) : states_(static_cast<std::size_t>(threads)) {}
   /// Called by thread `i` before it blocks.
-  void attach(int i) { states_[static_cast<std::size_t>(i)] = &spindle::detail::this_thread_wait_state(); }
-  /// Waits until every attached thread is parked on `object`.
-  void await_parked(const void* object) {
+  void attach(int i) {
+    states_[static_cast<std::size_t>(i)] = &spindle::detail::this_thread_wait_state();
+  }
+  /// Waits until every attached thread is parked on `object` (any object if
+  /// null) in a wait of `kind` (any kind if null), e.g. "Queue.get".
+  void await_parked(const void* object, const char* kind = nullptr) {
     for (auto& s : states_) {
       eventually([&] {
         spindle::detail::ThreadWaitState* w = s.load();
-        return w != nullptr && w->kind.load() != nullptr && w->object.load() == object;
+        if (w == nullptr) return false;
+        const char* k = w->kind.load();
+        return k != nullptr && (object == nullptr || w->object.load() == object) &&
+               (kind == nullptr || std::strcmp(k, kind) == 0);
       });
     }
   }
@@ -104,6 +112,7 @@ TEST(Queue, C71_negative_timeout_throws_value_error) {
     EXPECT_STREQ(e.what(), "'timeout' must be a non-negative number");
   }
   EXPECT_THROW((void)q.get(std::chrono::duration<double>(-0.5)), spindle::ValueError);
+  EXPECT_THROW((void)q.get(std::chrono::duration<double>(std::nan(""))), spindle::ValueError);
   EXPECT_EQ(q.qsize(), 0u);  // the rejected put did not put
   spindle::SimpleQueue<int> sq;
   EXPECT_THROW((void)sq.get(-1s), spindle::ValueError);
@@ -538,7 +547,7 @@ struct Fragile {
   static inline int throw_on_copy = 0;  // throw on the nth copy from now (1 = next)
   static inline int throw_on_move = 0;
   static inline int throw_on_less = 0;
-  static inline int live = 0;
+  static inline std::atomic<int> live{0};  // items are built and destroyed in several threads
   int value = 0;
 
   static void maybe_throw(int& countdown, const char* what) {
@@ -684,6 +693,148 @@ TEST(Queue, C81_no_leak_or_double_destroy_with_throwing_items) {
     q.shutdown(true);
   }
   EXPECT_EQ(Fragile::live, before);
+}
+
+// A wake-up consumed by a waiter that then throws passes on to the next
+// waiter, as a timed-out waiter's does: nobody sleeps while the item stays
+// queued (or the slot stays free).
+
+namespace {
+
+// Waits until `pred` holds or a generous hang guard runs out; returns pred().
+// The guard only turns a hang into a failed assertion.
+template <class Pred>
+bool within_hang_guard(Pred pred) {
+  const auto give_up = std::chrono::steady_clock::now() + 30s;
+  while (!pred()) {
+    if (std::chrono::steady_clock::now() > give_up) return pred();
+    std::this_thread::yield();
+  }
+  return true;
+}
+
+// Two getters parked on an empty queue, one put: the getter handed the item
+// throws while copying it out; the other must get it.
+template <class Q>
+void check_failed_getter_passes_its_wake_up_on(Q& q) {
+  reset_fragile();
+  ParkProbe probe(2);
+  std::atomic<int> threw{0};
+  std::atomic<int> got{0};
+  std::atomic<int> value{-1};
+  std::vector<std::thread> getters;
+  for (int i = 0; i < 2; ++i) {
+    getters.emplace_back([&, i] {
+      probe.attach(i);
+      try {
+        value = q.get().value;
+        got.fetch_add(1);
+      } catch (const std::runtime_error&) {
+        threw.fetch_add(1);
+      }
+    });
+  }
+  probe.await_parked(nullptr, "Queue.get");  // both listed as waiting for an item
+  Fragile::throw_on_copy = 1;                // the first copy out of the queue throws
+  q.put(Fragile(7));                         // moved in: no copy
+  const bool passed_on = within_hang_guard([&] { return threw.load() + got.load() == 2; });
+  EXPECT_TRUE(passed_on) << "the second getter slept while the item stayed queued";
+  if (!passed_on) q.put(Fragile(8));  // release the stranded getter so the test can end
+  for (auto& t : getters) t.join();
+  EXPECT_EQ(threw.load(), 1);
+  EXPECT_EQ(got.load(), 1);
+  EXPECT_EQ(value.load(), 7);
+  EXPECT_EQ(q.qsize(), 0u);
+}
+
+// Two putters parked on a full queue, one get: the putter handed the free
+// slot throws (its move in, or - `throw_on` pointing at throw_on_less - a
+// comparison); the other must put.
+template <class Q>
+void check_failed_putter_passes_its_wake_up_on(Q& q, int& throw_on) {
+  reset_fragile();
+  ParkProbe probe(2);
+  std::atomic<int> threw{0};
+  std::atomic<int> put{0};
+  std::atomic<int> put_value{-1};
+  std::vector<std::thread> putters;
+  for (int i = 0; i < 2; ++i) {
+    putters.emplace_back([&, i] {
+      probe.attach(i);
+      try {
+        q.put(Fragile(10 + i));  // moved in
+        put_value = 10 + i;
+        put.fetch_add(1);
+      } catch (const std::runtime_error&) {
+        threw.fetch_add(1);
+      }
+    });
+  }
+  probe.await_parked(nullptr, "Queue.put");  // both listed as waiting for room
+  throw_on = 1;                              // the putter that gets the slot throws
+  EXPECT_EQ(q.get().value, 0);               // copied out (no move, no comparison)
+  const bool passed_on = within_hang_guard([&] { return threw.load() + put.load() == 2; });
+  EXPECT_TRUE(passed_on) << "the second putter slept while the slot stayed free";
+  if (!passed_on) (void)q.get();  // release the stranded putter so the test can end
+  for (auto& t : putters) t.join();
+  EXPECT_EQ(threw.load(), 1);
+  EXPECT_EQ(put.load(), 1);
+  EXPECT_TRUE(q.full());
+  std::vector<int> left;
+  while (!q.empty()) left.push_back(q.get().value);
+  EXPECT_NE(std::find(left.begin(), left.end(), put_value.load()), left.end());
+  EXPECT_EQ(left.size(), static_cast<std::size_t>(q.maxsize()));
+}
+
+}  // namespace
+
+TEST(Queue, C81_getter_that_throws_after_its_wake_up_passes_it_on) {
+  Watchdog wd("C81 getter passes its wake-up on");
+  {
+    spindle::Queue<Fragile> q;
+    check_failed_getter_passes_its_wake_up_on(q);
+  }
+  {
+    spindle::LifoQueue<Fragile> q;
+    check_failed_getter_passes_its_wake_up_on(q);
+  }
+  {
+    spindle::PriorityQueue<Fragile> q;
+    check_failed_getter_passes_its_wake_up_on(q);
+  }
+  {
+    spindle::SimpleQueue<Fragile> q;
+    check_failed_getter_passes_its_wake_up_on(q);
+  }
+}
+
+TEST(Queue, C81_putter_that_throws_after_its_wake_up_passes_it_on) {
+  Watchdog wd("C81 putter passes its wake-up on");
+  {
+    spindle::Queue<Fragile> q(1);
+    q.put(Fragile(0));
+    check_failed_putter_passes_its_wake_up_on(q, Fragile::throw_on_move);
+  }
+  {
+    spindle::LifoQueue<Fragile> q(1);
+    q.put(Fragile(0));
+    check_failed_putter_passes_its_wake_up_on(q, Fragile::throw_on_move);
+  }
+  {
+    spindle::PriorityQueue<Fragile> q(1);
+    q.put(Fragile(0));
+    check_failed_putter_passes_its_wake_up_on(q, Fragile::throw_on_move);
+  }
+}
+
+TEST(Queue, C81_putter_whose_comparison_throws_passes_its_wake_up_on) {
+  Watchdog wd("C81 putter comparison passes its wake-up on");
+  // maxsize 2 holding 0 and 1: the get takes 0 without comparing (one item
+  // is left to sift), the woken putter's push compares with that item.
+  spindle::PriorityQueue<Fragile> q(2);
+  q.put(Fragile(0));
+  q.put(Fragile(1));
+  check_failed_putter_passes_its_wake_up_on(q, Fragile::throw_on_less);
 }
 
 // ---- surface --------------------------------------------------------------

@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -41,11 +42,36 @@ TEST(Semaphore, C21_nonblocking_with_timeout_throws) {
   EXPECT_EQ(s.value(), 0u);
 }
 
-TEST(Semaphore, C21_bad_timeouts_throw) {
+TEST(Semaphore, C26_negative_timeout_polls) {
   Semaphore s(0);
-  EXPECT_THROW((void)s.acquire(-1s), spindle::ValueError);
-  EXPECT_THROW((void)s.acquire(spindle::TIMEOUT_MAX + 1s), spindle::OverflowError);
+  EXPECT_FALSE(s.acquire(-1s));  // Python's Semaphore(0).acquire(timeout=-1): False
+  EXPECT_FALSE(s.acquire(std::chrono::duration<double>(-0.5)));
+  EXPECT_FALSE(s.acquire(std::chrono::hours::min()));
+  EXPECT_FALSE(s.acquire(true, -1s));
   EXPECT_FALSE(s.acquire(0s));
+  EXPECT_FALSE(s.try_acquire_for(-1s));
+  EXPECT_THROW((void)s.acquire(false, -1s), spindle::ValueError);  // C21 still applies
+  s.release();
+  EXPECT_TRUE(s.acquire(-1s));  // a free unit is taken
+  EXPECT_EQ(s.value(), 0u);
+  BoundedSemaphore b(1);
+  EXPECT_TRUE(b.acquire(-1s));
+  EXPECT_FALSE(b.acquire(-1s));
+  b.release();
+  EXPECT_EQ(b.value(), 1u);
+}
+
+TEST(Semaphore, C05_timeout_above_max_overflows_when_it_would_wait) {
+  Semaphore s(0);
+  EXPECT_THROW((void)s.acquire(spindle::TIMEOUT_MAX + 1s), spindle::OverflowError);
+  EXPECT_THROW((void)s.acquire(std::chrono::hours::max()), spindle::OverflowError);
+  EXPECT_THROW((void)s.acquire(std::chrono::duration<double>(std::nan(""))), spindle::ValueError);
+  s.release();
+  EXPECT_TRUE(
+      s.acquire(spindle::TIMEOUT_MAX + 1s));  // a unit was free: no wait, no check (as Python)
+  EXPECT_EQ(s.value(), 0u);
+  s.release();
+  EXPECT_TRUE(s.acquire(spindle::TIMEOUT_MAX));
 }
 
 TEST(Semaphore, C22_release_n_below_one_throws) {

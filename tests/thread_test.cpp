@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <fstream>
@@ -160,7 +161,8 @@ TEST(Thread, C56_custom_excepthook_sees_exception_and_thread) {
 
 TEST(Thread, C57_excepthook_that_throws_is_reported) {
   Watchdog wd("C57");
-  spindle::set_excepthook([](const spindle::ExceptHookArgs&) { throw std::logic_error("hook broke"); });
+  spindle::set_excepthook(
+      [](const spindle::ExceptHookArgs&) { throw std::logic_error("hook broke"); });
   testing::internal::CaptureStderr();
   spindle::Thread t([] { throw std::runtime_error("body broke"); });
   t.start();
@@ -391,9 +393,8 @@ TEST(Thread, stack_size_validated_and_used) {
 TEST(Thread, os_thread_name_is_set_truncated) {
   Watchdog wd("os name");
   char buf[32] = {};
-  spindle::Thread t({.name = "a-very-long-thread-name"}, [&buf] {
-    pthread_getname_np(pthread_self(), buf, sizeof buf);
-  });
+  spindle::Thread t({.name = "a-very-long-thread-name"},
+                    [&buf] { pthread_getname_np(pthread_self(), buf, sizeof buf); });
   t.start();
   t.join();
   EXPECT_STREQ(buf, "a-very-long-thr");
@@ -596,6 +597,113 @@ TEST(Thread, exception_with_pthread_exit_unwinds_cleanly) {
   EXPECT_FALSE(t.is_alive());
 }
 
+// ---------------------------------------------------------------- join reaps the OS thread
+
+namespace {
+bool task_exists(long tid) {
+  return access(("/proc/self/task/" + std::to_string(tid)).c_str(), F_OK) == 0;
+}
+
+long status_field(const char* key) {  // a number from /proc/self/status
+  std::ifstream f("/proc/self/status");
+  std::string line;
+  const std::string k = key;
+  while (std::getline(f, line))
+    if (line.rfind(k, 0) == 0) return std::stol(line.substr(k.size()));
+  return -1;
+}
+}  // namespace
+
+// As Python 3.13 (and std::thread): join() returns once the OS thread is
+// gone, so a start right after a join never finds it still counted.
+TEST(Thread, join_returns_after_the_os_thread_is_gone) {
+  Watchdog wd("join reaps");
+  for (int i = 0; i < 200; ++i) {
+    spindle::Thread t([] {});
+    t.start();
+    const long tid = *t.native_id();
+    if (i % 2 == 0) {
+      t.join();
+    } else {
+      ASSERT_TRUE(t.join(60s));
+    }
+    ASSERT_FALSE(task_exists(tid)) << "cycle " << i;
+    t.join();  // again: returns at once
+    EXPECT_TRUE(t.join(0s));
+  }
+}
+
+TEST(Thread, concurrent_joins_all_return_after_the_os_thread_is_gone) {
+  Watchdog wd("concurrent joins");
+  for (int round = 0; round < 20; ++round) {
+    Gate gate;
+    spindle::Thread target([&gate] { gate.pass(); });
+    target.start();
+    const long tid = *target.native_id();
+    std::atomic<int> gone_after_join{0};
+    std::vector<spindle::Thread> joiners;
+    for (int j = 0; j < 4; ++j) {
+      joiners.emplace_back([&, j] {
+        if (j % 2 == 0) {
+          target.join();
+        } else {
+          while (!target.join(1ms)) {
+          }
+        }
+        if (!task_exists(tid)) ++gone_after_join;
+      });
+    }
+    for (auto& j : joiners) j.start();
+    for (auto& j : joiners)
+      while (j.state() == spindle::ThreadState::ready) std::this_thread::yield();
+    gate.open();
+    target.join();
+    EXPECT_FALSE(task_exists(tid));
+    for (auto& j : joiners) j.join();
+    EXPECT_EQ(gone_after_join.load(), 4);
+  }
+}
+
+// A thread whose handles are all dropped without a join is detached when
+// its last reference goes (by its own end or by the last handle), so its
+// stack is reclaimed: 200 leaked 8 MiB stacks would add 1.6 GB of address
+// space.
+TEST(Thread, threads_dropped_unjoined_are_reaped) {
+  Watchdog wd("dropped threads reaped", std::chrono::seconds(300));
+  const long threads_before = status_field("Threads:");
+  std::atomic<int> finished{0};
+  auto wait_all_gone = [&](int n) {
+    while (finished.load() != n) std::this_thread::yield();
+    while (status_field("Threads:") > threads_before) std::this_thread::yield();
+  };
+  // Warm up glibc's stack cache.
+  for (int i = 0; i < 8; ++i) {
+    spindle::Thread t([&finished] { ++finished; });
+    t.start();
+  }
+  wait_all_gone(8);
+  finished = 0;
+  const long vm_before = status_field("VmSize:");
+  constexpr int kEach = 100;
+  // Dropped while running: the thread's own last reference detaches it.
+  for (int i = 0; i < kEach; ++i) {
+    spindle::Thread t([&finished] { ++finished; });
+    t.start();
+  }
+  wait_all_gone(kEach);
+  // Dropped after the thread ended: the last handle detaches it.
+  {
+    std::vector<spindle::Thread> kept;
+    for (int i = 0; i < kEach; ++i) {
+      kept.emplace_back([&finished] { ++finished; });
+      kept.back().start();
+    }
+    wait_all_gone(2 * kEach);
+  }
+  const long vm_after = status_field("VmSize:");
+  EXPECT_LT(vm_after - vm_before, 400L * 1024) << "kB of address space kept by unjoined threads";
+}
+
 // ---------------------------------------------------------------- process exit (C61)
 
 #ifdef SPINDLE_THREAD_EXIT_HELPER
@@ -616,8 +724,8 @@ ChildResult run_helper(const std::string& mode) {
   const std::string dir = testing::TempDir();
   const std::string out = dir + "spindle_exit_" + mode + ".out";
   const std::string err = dir + "spindle_exit_" + mode + ".err";
-  const std::string cmd =
-      std::string("'") + SPINDLE_THREAD_EXIT_HELPER + "' " + mode + " >'" + out + "' 2>'" + err + "'";
+  const std::string cmd = std::string("'") + SPINDLE_THREAD_EXIT_HELPER + "' " + mode + " >'" +
+                          out + "' 2>'" + err + "'";
   ChildResult r;
   const int rc = std::system(cmd.c_str());
   r.status = WIFEXITED(rc) ? WEXITSTATUS(rc) : 128 + (WIFSIGNALED(rc) ? WTERMSIG(rc) : 0);
@@ -636,12 +744,12 @@ TEST(ThreadExit, C61_non_daemon_thread_running_at_exit_finishes) {
 
 TEST(ThreadExit, C61_daemon_thread_sleeping_at_exit_is_abandoned) {
   Watchdog wd("C61 daemon");
-  const auto t0 = std::chrono::steady_clock::now();
   const ChildResult r = run_helper("daemon");
   EXPECT_EQ(r.status, 0) << r.err;
   EXPECT_NE(r.out.find("main returns"), std::string::npos) << r.out;
+  // Had exit waited for the daemon, its line would be there: the output is
+  // the proof, not how long the child took.
   EXPECT_EQ(r.out.find("daemon printed"), std::string::npos) << r.out;
-  EXPECT_LT(std::chrono::steady_clock::now() - t0, 50s);  // not the daemon's 60 s sleep
 }
 
 TEST(ThreadExit, C61_forty_busy_daemons_do_not_crash_the_exit) {

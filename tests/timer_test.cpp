@@ -17,10 +17,13 @@ TEST(Timer, fires_after_at_least_the_interval_with_its_arguments) {
   std::atomic<int> got{0};
   const auto t0 = std::chrono::steady_clock::now();
   std::chrono::steady_clock::time_point fired;
-  spindle::Timer t(30ms, [&](int v) {
-    fired = std::chrono::steady_clock::now();
-    got = v;
-  }, 7);
+  spindle::Timer t(
+      30ms,
+      [&](int v) {
+        fired = std::chrono::steady_clock::now();
+        got = v;
+      },
+      7);
   t.start();
   t.join();
   EXPECT_EQ(got.load(), 7);

@@ -78,7 +78,9 @@ struct AbslQueue {
 struct StdThreads {
   using Handle = std::thread;
   template <class F>
-  static Handle spawn(F f) { return std::thread(std::move(f)); }
+  static Handle spawn(F f) {
+    return std::thread(std::move(f));
+  }
   static void join(Handle& h) { h.join(); }
 };
 

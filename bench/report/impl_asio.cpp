@@ -16,8 +16,7 @@ struct AsioPool {
   explicit AsioPool(int workers) : pool(static_cast<std::size_t>(workers)) {}
   ~AsioPool() { pool.join(); }
   std::uint64_t roundtrip(std::uint64_t v) {
-    std::future<std::uint64_t> f =
-        asio::post(pool, asio::use_future([v] { return v + 1; }));
+    std::future<std::uint64_t> f = asio::post(pool, asio::use_future([v] { return v + 1; }));
     return f.get();
   }
   void tiny(std::int64_t n, std::atomic<std::int64_t>& counter) {

@@ -46,7 +46,9 @@ struct BoostQueue {
 struct BoostThreads {
   using Handle = boost::thread;
   template <class F>
-  static Handle spawn(F f) { return boost::thread(std::move(f)); }
+  static Handle spawn(F f) {
+    return boost::thread(std::move(f));
+  }
   static void join(Handle& h) { h.join(); }
 };
 

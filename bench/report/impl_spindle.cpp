@@ -115,7 +115,8 @@ struct SpindlePool {
   void tiny(std::int64_t n, std::atomic<std::int64_t>& counter) {
     std::vector<spindle::Future<void>> fs;
     fs.reserve(static_cast<std::size_t>(n));
-    for (std::int64_t i = 0; i < n; ++i) fs.push_back(pool.submit([&counter] { counter.fetch_add(1); }));
+    for (std::int64_t i = 0; i < n; ++i)
+      fs.push_back(pool.submit([&counter] { counter.fetch_add(1); }));
     for (auto& f : fs) f.result();
   }
 };

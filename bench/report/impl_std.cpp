@@ -78,14 +78,18 @@ struct StdQueue {
 struct StdThreads {
   using Handle = std::thread;
   template <class F>
-  static Handle spawn(F f) { return std::thread(std::move(f)); }
+  static Handle spawn(F f) {
+    return std::thread(std::move(f));
+  }
   static void join(Handle& h) { h.join(); }
 };
 
 struct AsyncThreads {
   using Handle = std::future<void>;
   template <class F>
-  static Handle spawn(F f) { return std::async(std::launch::async, std::move(f)); }
+  static Handle spawn(F f) {
+    return std::async(std::launch::async, std::move(f));
+  }
   static void join(Handle& h) { h.get(); }
 };
 

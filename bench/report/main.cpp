@@ -55,8 +55,10 @@ Sample floor_cacheline(const Params& p) {
     const std::uint32_t want = who == 0 ? 0 : 1;
     for (std::int64_t i = 0; i < p.n; ++i) {
       for (int k = 0; flag.load(std::memory_order_acquire) != want; ++k) {
-        if ((k & 1023) == 1023) std::this_thread::yield();
-        else cpu_relax();
+        if ((k & 1023) == 1023)
+          std::this_thread::yield();
+        else
+          cpu_relax();
       }
       flag.store(want ^ 1, std::memory_order_release);
     }
@@ -103,7 +105,8 @@ Sample floor_pthread(const Params& p) {
   const auto t0 = Clock::now();
   for (std::int64_t i = 0; i < p.n; ++i) {
     pthread_t t;
-    if (pthread_create(&t, nullptr, pthread_body, &counter) != 0) throw WrongResult("pthread_create");
+    if (pthread_create(&t, nullptr, pthread_body, &counter) != 0)
+      throw WrongResult("pthread_create");
     pthread_join(t, nullptr);
   }
   const double s = since(t0);
@@ -143,12 +146,18 @@ int main(int argc, char** argv) {
     char* end = nullptr;
     const long long v = std::strtoll(argv[i + 1], &end, 10);
     if (end == argv[i + 1] || *end != '\0' || v < 0) return usage();
-    if (k == "--n") p.n = v;
-    else if (k == "--threads") p.threads = static_cast<int>(v);
-    else if (k == "--workers") p.workers = static_cast<int>(v);
-    else if (k == "--ms") p.ms = static_cast<int>(v);
-    else if (k == "--warmup") warmup = static_cast<int>(v);
-    else return usage();
+    if (k == "--n")
+      p.n = v;
+    else if (k == "--threads")
+      p.threads = static_cast<int>(v);
+    else if (k == "--workers")
+      p.workers = static_cast<int>(v);
+    else if (k == "--ms")
+      p.ms = static_cast<int>(v);
+    else if (k == "--warmup")
+      warmup = static_cast<int>(v);
+    else
+      return usage();
   }
   if ((argc - 3) % 2 != 0 || p.n < 1 || p.threads < 1 || p.workers < 1) return usage();
   // glibc drops the lock prefix from pthread mutexes while a process has

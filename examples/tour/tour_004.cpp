@@ -94,7 +94,9 @@ TOUR_SECTION(passing_arguments, 4, "Passing arguments: one argument, several, an
   t1.join();
   t2.start();
   t2.join();
-  note("the seed's t2 also passes kwargs={'mode': 'write'}: Python raises TypeError (mode given twice);");
+  note(
+      "the seed's t2 also passes kwargs={'mode': 'write'}: Python raises TypeError (mode given "
+      "twice);");
   note("in C++ passing an argument twice cannot compile");
   tour::check(!t1.is_alive() && !t2.is_alive(), "both calls ran");
 }
@@ -116,6 +118,8 @@ TOUR_SECTION(stop_event, 4, "Stopping a thread: while not stop_event.is_set()") 
   tour::Stopwatch watch;
   stop_event.set();  // in main thread: signal stop
   worker.join(10s);
-  note("set() -> the worker stopped ", watch.seconds() * 1000, " ms later (it was waiting on the event, not sleeping)");
-  tour::check(!worker.is_alive() && rounds.load() >= 1, "the worker ran and then stopped when asked");
+  note("set() -> the worker stopped ", watch.seconds() * 1000,
+       " ms later (it was waiting on the event, not sleeping)");
+  tour::check(!worker.is_alive() && rounds.load() >= 1,
+              "the worker ran and then stopped when asked");
 }

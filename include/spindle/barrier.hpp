@@ -22,6 +22,15 @@
 // the others get BrokenBarrierError (C42). reset() wakes the current waiters
 // with BrokenBarrierError and makes the barrier usable again (C44).
 //
+// Timeouts follow Python's Barrier.wait, which waits through a Condition: a
+// negative timeout (given to wait() or as the default at construction) acts
+// as one that has already expired - a thread that would have to wait breaks
+// the barrier at once, and it and every waiter get BrokenBarrierError (C45);
+// the last party to arrive does not wait, so it passes whatever its timeout.
+// A timeout above TIMEOUT_MAX is accepted at construction; a wait that would
+// block with it throws OverflowError instead, leaving the barrier as it was
+// (C05). A NaN timeout throws ValueError, at construction or in wait().
+//
 // Memory ordering: everything each party wrote before its wait() is visible
 // to every party after its wait() returns (and to the action, which runs
 // after all parties arrived).
@@ -60,14 +69,18 @@ class Barrier {
  public:
   /// A barrier for `parties` threads, running `action` (if any) once per
   /// cycle, with `timeout` as the default for wait() (none: wait forever).
-  /// Throws ValueError if parties < 1 (C40) or the timeout is negative,
-  /// OverflowError if it is above TIMEOUT_MAX.
+  /// Throws ValueError if parties < 1 (C40). Any timeout is accepted, as in
+  /// Python: a negative one makes every wait() that would block break the
+  /// barrier (C45), one above TIMEOUT_MAX makes it throw OverflowError.
   explicit Barrier(std::ptrdiff_t parties, std::function<void()> action = {},
                    std::optional<std::chrono::nanoseconds> timeout = std::nullopt);
   /// As above, with a timeout of any duration type (e.g. 0.5 s as a double).
+  /// Throws ValueError for a NaN timeout.
   template <class Rep, class Period>
-  Barrier(std::ptrdiff_t parties, std::function<void()> action, std::chrono::duration<Rep, Period> timeout)
-      : Barrier(parties, std::move(action), std::optional<std::chrono::nanoseconds>(to_ns(timeout))) {}
+  Barrier(std::ptrdiff_t parties, std::function<void()> action,
+          std::chrono::duration<Rep, Period> timeout)
+      : Barrier(parties, std::move(action),
+                std::optional<detail::WaitTimeout>(detail::WaitTimeout(timeout)), Checked{}) {}
   Barrier(const Barrier&) = delete;
   Barrier& operator=(const Barrier&) = delete;
 
@@ -75,18 +88,21 @@ class Barrier {
   /// timeout passes. Returns this thread's arrival index, 0..parties-1 (C43).
   /// Throws BrokenBarrierError if the barrier is or becomes broken, is reset
   /// or aborted while waiting, or the timeout passes (which breaks it) (C41);
-  /// rethrows the action's exception in the thread that ran it (C42).
-  std::size_t wait() { return wait_until(default_deadline()); }
-
-  /// As wait(), waiting at most `timeout` instead of the default timeout.
-  /// Throws ValueError for a negative timeout, OverflowError above TIMEOUT_MAX.
-  template <class Rep, class Period>
-  std::size_t wait(std::chrono::duration<Rep, Period> timeout) {
-    return wait_until(detail::deadline_after(timeout));
+  /// rethrows the action's exception in the thread that ran it (C42); throws
+  /// OverflowError if the default timeout is above TIMEOUT_MAX and this
+  /// thread would have to wait (the barrier is left as it was).
+  std::size_t wait() {
+    return timeout_ ? wait_timeout(*timeout_) : arrive(detail::Deadline::never(), false);
   }
 
-  /// As wait(timeout) with an already validated deadline.
-  std::size_t wait_until(detail::Deadline deadline);
+  /// As wait(), waiting at most `timeout` instead of the default timeout.
+  /// A zero or negative timeout breaks the barrier unless this thread is the
+  /// last to arrive (C45). Throws OverflowError above TIMEOUT_MAX if this
+  /// thread would have to wait, ValueError for NaN.
+  template <class Rep, class Period>
+  std::size_t wait(std::chrono::duration<Rep, Period> timeout) {
+    return wait_timeout(detail::WaitTimeout(timeout));
+  }
 
   /// Returns the barrier to its initial state. Threads waiting now get
   /// BrokenBarrierError (C44); a broken barrier becomes usable again.
@@ -111,16 +127,15 @@ class Barrier {
     Waiter* next = nullptr;
   };
 
-  template <class Rep, class Period>
-  static std::chrono::nanoseconds to_ns(std::chrono::duration<Rep, Period> timeout) {
-    const detail::Deadline check = detail::deadline_after(timeout);  // validates (C04, C05)
-    (void)check;
-    return std::chrono::duration_cast<std::chrono::nanoseconds>(
-        std::chrono::duration_cast<std::chrono::duration<long double, std::nano>>(timeout));
+  struct Checked {};
+  Barrier(std::ptrdiff_t parties, std::function<void()> action,
+          std::optional<detail::WaitTimeout> timeout, Checked);
+  // A wait whose deadline starts now; a timeout above TIMEOUT_MAX is refused
+  // only once this thread is known not to be the last to arrive.
+  std::size_t wait_timeout(const detail::WaitTimeout& t) {
+    return t.too_large() ? arrive(detail::Deadline::never(), true) : arrive(t.deadline(), false);
   }
-  detail::Deadline default_deadline() const {
-    return timeout_ ? detail::Deadline::after(*timeout_) : detail::Deadline::never();
-  }
+  std::size_t arrive(detail::Deadline deadline, bool too_large);
   // Takes lock_, unless the caller is the action of this barrier, which
   // already holds it (then returns false). `what` names the call refused
   // from the action (nullptr: allowed there).
@@ -136,13 +151,13 @@ class Barrier {
 
   const std::uint32_t parties_;
   const std::function<void()> action_;
-  const std::optional<std::chrono::nanoseconds> timeout_;
+  const std::optional<detail::WaitTimeout> timeout_;
 
   mutable Lock lock_;
   // Under lock_:
-  std::uint32_t count_ = 0;      // arrivals in this cycle
+  std::uint32_t count_ = 0;  // arrivals in this cycle
   bool broken_ = false;
-  Waiter* waiters_ = nullptr;    // threads parked in this cycle
+  Waiter* waiters_ = nullptr;  // threads parked in this cycle
   // The thread running the action (which holds lock_), if any. Written only
   // by that thread; a thread finds its own token here only if it stored it.
   std::atomic<const void*> action_thread_{nullptr};

@@ -17,6 +17,15 @@
 // RuntimeError (C10, C11). With a plain Lock, "holding" can only be checked
 // as "the lock is held by some thread", because a Lock has no owner.
 //
+// Timeouts follow Python's Condition.wait: a negative timeout acts as zero -
+// the wait polls: it releases the lock, returns false unless a notify came
+// in that moment, and re-acquires the lock, without an exception (C16). A
+// timeout above TIMEOUT_MAX throws OverflowError when the call would wait
+// (C05): always for wait(timeout), and for wait_for(pred, timeout) only if
+// the predicate is false at first. A NaN timeout throws ValueError. The
+// acquire(timeout) forms act on the underlying lock and keep the locks'
+// rule: a negative timeout throws ValueError (C04).
+//
 // What is not promised (as in Python): wake-ups may be spurious, so wait in a
 // loop or use wait_for(pred); notify(n) may wake more than n waiters; the
 // order in which waiters wake is unspecified.
@@ -52,19 +61,20 @@ class Condition : public detail::Acquirable<Condition> {
   // The underlying lock: acquire() in its four forms and the Lockable
   // names come from detail::Acquirable and act on the Lock or RLock.
   void release() { lock_ ? lock_->release() : rlock_->release(); }
-  [[nodiscard]] bool acquire_until(detail::Deadline deadline) {
-    return lock_ ? lock_->acquire_until(deadline) : rlock_->acquire_until(deadline);
-  }
 
   /// Releases the lock, blocks until notified, re-acquires the lock.
   /// Throws RuntimeError "cannot wait on un-acquired lock" (C10).
   void wait() { wait_until(detail::Deadline::never()); }
 
   /// As wait(), at most `timeout`. Returns false iff the timeout expired (C12).
-  /// Throws ValueError/OverflowError for a bad timeout.
+  /// A zero or negative timeout polls (C16). Throws ValueError for NaN,
+  /// RuntimeError if the lock is not held (C10), and OverflowError above
+  /// TIMEOUT_MAX (C05), in that order.
   template <class Rep, class Period>
   bool wait(std::chrono::duration<Rep, Period> timeout) {
-    return wait_until(detail::deadline_after(timeout));
+    const detail::WaitTimeout t(timeout);
+    check_owned("cannot wait on un-acquired lock");
+    return wait_owned(t.deadline());
   }
 
   /// Waits until `pred()` is true, calling it with the lock held, first
@@ -72,22 +82,26 @@ class Condition : public detail::Acquirable<Condition> {
   template <class Pred>
   bool wait_for(Pred pred) {
     check_owned("cannot wait on un-acquired lock");
-    while (!pred()) wait_until(detail::Deadline::never());
+    while (!pred()) wait_owned(detail::Deadline::never());
     return true;
   }
 
   /// As wait_for(pred), giving up when `timeout` has passed in total.
-  /// Returns the predicate's last value (C14).
+  /// Returns the predicate's last value (C14). As in Python, a false
+  /// predicate is followed by at least one wait and one more call, also for
+  /// a zero or negative timeout, which polls (C16). Throws as wait(timeout),
+  /// OverflowError only if the predicate was false at first.
   template <class Pred, class Rep, class Period>
   bool wait_for(Pred pred, std::chrono::duration<Rep, Period> timeout) {
-    const detail::Deadline d = detail::deadline_after(timeout);
+    const detail::WaitTimeout t(timeout);
     check_owned("cannot wait on un-acquired lock");
     bool result = pred();
-    while (!result) {
-      if (d.expired()) break;
-      wait_until(d);
+    if (result) return result;
+    const detail::Deadline d = t.deadline();
+    do {
+      wait_owned(d);
       result = pred();
-    }
+    } while (!result && !d.expired());
     return result;
   }
 
@@ -106,8 +120,16 @@ class Condition : public detail::Acquirable<Condition> {
 
  private:
   friend class detail::Acquirable<Condition>;
+  [[nodiscard]] bool acquire_until(detail::Deadline deadline) {
+    return lock_ ? lock_->acquire_until(deadline) : rlock_->acquire_until(deadline);
+  }
   bool try_acquire_now() { return lock_ ? lock_->try_acquire_now() : rlock_->try_acquire_now(); }
-  bool wait_until(detail::Deadline deadline);
+  bool wait_until(detail::Deadline deadline) {
+    check_owned("cannot wait on un-acquired lock");
+    return wait_owned(deadline);
+  }
+  // The wait itself; the caller has checked that the lock is held.
+  bool wait_owned(detail::Deadline deadline);
   void check_owned(const char* message) const;
 
   std::optional<RLock> own_;

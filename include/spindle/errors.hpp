@@ -18,7 +18,7 @@
 //   futures.BrokenExecutor       BrokenExecutor               RuntimeError
 //   thread.BrokenThreadPool      BrokenThreadPool             BrokenExecutor
 //
-// Messages follow Python's text where CONTRACTS.md gives it.
+// Messages follow Python's text where docs/contracts.md gives it.
 #pragma once
 
 #include <stdexcept>

@@ -14,6 +14,12 @@
 // generation that every set() advances, so a waiter tells "was set while I
 // waited" from "is set now".
 //
+// Timeouts follow Python's Event.wait (a Condition.wait underneath): a
+// negative timeout acts as zero - wait(-1s) returns the flag without parking or
+// an exception (C31) - and a timeout above TIMEOUT_MAX throws OverflowError
+// only when the flag is not set, i.e. when the call would wait (C05). A NaN
+// timeout throws ValueError.
+//
 // Memory ordering: a set() happens-before every wait() that returns true
 // because of it (and every is_set() that reads true), so whatever the setting
 // thread wrote before set() is visible to those threads.
@@ -47,7 +53,9 @@ class Event {
   Event& operator=(const Event&) = delete;
 
   /// True if the flag is set (a snapshot; acquire ordering, see above).
-  [[nodiscard]] bool is_set() const noexcept { return (word_.load(std::memory_order_acquire) & kFlag) != 0; }
+  [[nodiscard]] bool is_set() const noexcept {
+    return (word_.load(std::memory_order_acquire) & kFlag) != 0;
+  }
 
   /// Sets the flag and wakes every thread waiting for it. Does nothing (and
   /// makes no system call) if the flag is already set. Never blocks.
@@ -65,7 +73,8 @@ class Event {
   /// Lowers the flag. Threads that wait() afterwards block until set() is
   /// called again. Never blocks.
   void clear() noexcept {
-    if (word_.load(std::memory_order_relaxed) & kFlag) word_.fetch_and(~kFlag, std::memory_order_relaxed);
+    if (word_.load(std::memory_order_relaxed) & kFlag)
+      word_.fetch_and(~kFlag, std::memory_order_relaxed);
   }
 
   /// Blocks until the flag is set. Returns true.
@@ -76,22 +85,24 @@ class Event {
   }
 
   /// Blocks until the flag is set or `timeout` has passed. Returns true if
-  /// the event was set (C30), false if the time ran out. Throws ValueError for
-  /// a negative timeout, OverflowError above TIMEOUT_MAX.
+  /// the event was set (C30), false if the time ran out. A zero or negative
+  /// timeout returns the flag without parking (C31). Throws OverflowError
+  /// above TIMEOUT_MAX if the flag is not set (C05), ValueError for NaN.
   template <class Rep, class Period>
   bool wait(std::chrono::duration<Rep, Period> timeout) {
-    const detail::Deadline d = detail::deadline_after(timeout);
+    const detail::WaitTimeout t(timeout);
     const std::uint32_t w = word_.load(std::memory_order_acquire);
     if (w & kFlag) return true;
-    return wait_slow(w, d);
+    return wait_slow(w, t.deadline());
   }
 
-  /// As wait(timeout) with an already validated deadline (for spindle's own
-  /// layers).
-  bool wait_until(detail::Deadline deadline) {
+  /// As wait(timeout), until the time point `tp` on any clock (a point in
+  /// the past acts as a zero timeout: returns the flag).
+  template <class ClockT, class Dur>
+  bool wait_until(std::chrono::time_point<ClockT, Dur> tp) {
     const std::uint32_t w = word_.load(std::memory_order_acquire);
     if (w & kFlag) return true;
-    return wait_slow(w, deadline);
+    return wait_slow(w, detail::deadline_at(tp));
   }
 
  private:

@@ -22,6 +22,16 @@
 // instance (the same rule as for any C++ object). A T constructor that
 // throws propagates out of get(), and the next get() tries again.
 //
+// Out of memory: constructing a local and a get() that builds an instance
+// may throw std::bad_alloc; then nothing was created (no instance, no slot
+// taken). A thread's end and a local's destruction allocate nothing, so
+// they cannot fail.
+//
+// fork(): in the child, the instances of the threads that do not exist there
+// are not destroyed by fork() itself (a destructor run inside fork() could
+// wait forever on a lock a vanished thread held); each is destroyed with its
+// local. The forking thread keeps its own instances.
+//
 // Not promised: on which thread an instance is destroyed when the local is
 // destroyed first (the destroying thread); the order among a thread's
 // instances at thread end.
@@ -42,10 +52,13 @@ class LocalBase;
 struct LocalTable;
 struct LocalRegistry;
 
+using LocalDestroy = void (*)(void*) noexcept;
+
 struct LocalEntry {
   void* obj;
   LocalBase* owner;
   LocalTable* table;
+  LocalDestroy destroy;              // the owner's, copied: usable once unlinked
   LocalEntry* owner_prev = nullptr;  // the local's instances (global lock)
   LocalEntry* owner_next = nullptr;
   LocalEntry* table_prev = nullptr;  // the thread's instances (global lock)
@@ -58,6 +71,9 @@ struct LocalTable {
   std::atomic<LocalEntry*>* slots = nullptr;
   std::size_t size = 0;
   LocalEntry* entries = nullptr;
+  LocalTable* prev = nullptr;  // every thread's table (global lock), for fork()
+  LocalTable* next = nullptr;
+  bool orphan = false;  // its thread vanished in fork(): freed with its last entry
 };
 
 inline thread_local LocalTable* tls_local_table = nullptr;
@@ -68,7 +84,7 @@ class LocalBase {
   LocalBase& operator=(const LocalBase&) = delete;
 
  protected:
-  using Destroy = void (*)(void*) noexcept;
+  using Destroy = LocalDestroy;
   explicit LocalBase(Destroy destroy);
   ~LocalBase();
 

@@ -66,16 +66,15 @@ class Lock : public detail::Acquirable<Lock> {
     return word_.load(std::memory_order_relaxed) != kUnlocked;
   }
 
-  /// Blocks until acquired or `deadline` (an already validated deadline;
-  /// for spindle's own layers). True if acquired.
-  [[nodiscard]] bool acquire_until(detail::Deadline deadline) {
-    return try_fast() || acquire_slow(deadline);
-  }
-
  private:
   friend class detail::Acquirable<Lock>;
   friend class Condition;
   friend class RLock;
+  // Blocks until acquired or `deadline` (already validated). True if
+  // acquired. Users have try_lock_until(time_point).
+  [[nodiscard]] bool acquire_until(detail::Deadline deadline) {
+    return try_fast() || acquire_slow(deadline);
+  }
   bool try_acquire_now() noexcept { return try_fast(); }
   static constexpr std::uint32_t kUnlocked = 0;
   static constexpr std::uint32_t kLocked = 1;     // held, nobody parked
@@ -123,16 +122,15 @@ class RLock : public detail::Acquirable<RLock> {
     return owner_.load(std::memory_order_relaxed) == detail::thread_token();
   }
 
-  /// Blocks until acquired or `deadline` (already validated; for spindle's
-  /// own layers). True if acquired.
+ private:
+  // Blocks until acquired or `deadline` (already validated). True if
+  // acquired. Users have try_lock_until(time_point).
   [[nodiscard]] bool acquire_until(detail::Deadline deadline) {
     if (reenter()) return true;
     if (!lock_.acquire_until(deadline)) return false;
     own(1);
     return true;
   }
-
- private:
   friend class detail::Acquirable<RLock>;
   friend class Condition;
   bool try_acquire_now() noexcept {

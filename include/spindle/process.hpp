@@ -176,7 +176,8 @@
 
 #include "spindle/detail/process_codec.hpp"
 #include "spindle/errors.hpp"
-#include "spindle/futures.hpp"
+#include "spindle/executor.hpp"
+#include "spindle/future.hpp"
 
 namespace spindle {
 
@@ -322,15 +323,6 @@ struct last_is_process_map_options : std::false_type {};
 
 }  // namespace detail::process
 
-struct ProcessMapOptions;
-
-namespace detail::process {
-/// The deadline of a map() call: unset without a timeout; a negative
-/// timeout acts as zero (as for futures); above TIMEOUT_MAX: OverflowError.
-std::optional<std::chrono::steady_clock::time_point> map_deadline(const ProcessMapOptions& opt);
-
-}  // namespace detail::process
-
 /// A call of a function with its arguments, encoded to run in a worker
 /// process: the pool's initializer (Python's initializer= and initargs=).
 /// `.initializer = {setup, "config.txt", 3}` calls setup("config.txt", 3)
@@ -394,80 +386,67 @@ struct detail::process::last_is_process_map_options<A0, A...>
                    ProcessMapOptions> {};
 
 /// The range returned by ProcessPoolExecutor::map: the results in input
-/// order (C101's rules). Iterating blocks for each chunk's result in turn;
-/// reaching a chunk whose task threw rethrows that exception before any
-/// result of the chunk is yielded (Python's _process_chunk); reaching one not
-/// ready by the deadline throws TimeoutError. Dropping the range cancels the
-/// chunks not yet delivered (those not yet dispatched to a worker). An input
-/// range: iterate it once. The yielded R& lives until the next increment.
+/// order (C101), Python's _chain_from_iterable_of_lists over the generator
+/// of Executor::map, so the rules of MapResults (executor.hpp) hold, per
+/// chunk: begin() starts it, and from then on it blocks for each chunk's
+/// result in turn; reaching a chunk whose task threw rethrows that exception
+/// before any result of the chunk is yielded (Python's _process_chunk), and
+/// reaching one not ready by the deadline throws TimeoutError; either ends
+/// the range (the undelivered chunks are cancelled, the next increment
+/// reaches the end). Dropping a started range cancels the chunks not yet
+/// delivered (those not yet dispatched to a worker); dropping one whose
+/// begin() was never called cancels nothing. An input range: iterate it
+/// once. The yielded R& lives until the next increment.
 template <class R>
 class ProcessMapResults {
  public:
-  ProcessMapResults(std::deque<Future<std::vector<R>>> fs,
-                    std::optional<std::chrono::steady_clock::time_point> deadline)
-      : fs_(std::move(fs)), deadline_(deadline) {}
-  ProcessMapResults(ProcessMapResults&&) noexcept = default;
+  ProcessMapResults(ProcessMapResults&& o) noexcept
+      : chunks_(std::move(o.chunks_)),
+        it_(std::exchange(o.it_, {})),
+        index_(o.index_),
+        started_(std::exchange(o.started_, false)) {}
   ProcessMapResults& operator=(ProcessMapResults&&) = delete;
-  ~ProcessMapResults() {
-    for (auto& f : fs_) f.cancel();
-  }
+  ~ProcessMapResults() = default;
 
-  class iterator {
-   public:
-    using value_type = R;
-    using difference_type = std::ptrdiff_t;
-    iterator() = default;
-    explicit iterator(ProcessMapResults* owner) noexcept : owner_(owner) {}
-    R& operator*() const { return owner_->chunk_[owner_->index_]; }
-    R* operator->() const { return &owner_->chunk_[owner_->index_]; }
-    iterator& operator++() {
-      if (!owner_->advance()) owner_ = nullptr;
-      return *this;
-    }
-    void operator++(int) { ++*this; }
-    friend bool operator==(const iterator& it, std::default_sentinel_t) noexcept {
-      return it.owner_ == nullptr;
-    }
+  /// An input iterator; the sentinel is std::default_sentinel.
+  using iterator = detail::PullIterator<ProcessMapResults, R>;
 
-   private:
-    ProcessMapResults* owner_ = nullptr;
-  };
-
-  /// Blocks for the first result (may throw, see above).
+  /// Starts the range and blocks for the first result (may throw, see above).
   iterator begin() { return advance() ? iterator(this) : iterator(); }
   std::default_sentinel_t end() const noexcept { return {}; }
 
  private:
+  friend class ProcessPoolExecutor;
+  friend iterator;
+  using Chunks = MapResults<std::vector<R>>;
+  explicit ProcessMapResults(std::unique_ptr<Chunks> chunks) noexcept
+      : chunks_(std::move(chunks)) {}
+  R& current() { return (*it_)[index_]; }
   bool advance() {
-    if (started_ && index_ + 1 < chunk_.size()) {
-      ++index_;
-      return true;
-    }
-    started_ = true;
-    while (!fs_.empty()) {
-      Future<std::vector<R>> f = std::move(fs_.front());
-      fs_.pop_front();
-      std::vector<R>* got;
-      try {
-        if (deadline_) {
-          got = &f.result(*deadline_ - std::chrono::steady_clock::now());
-        } else {
-          got = &f.result();
-        }
-      } catch (...) {
-        f.cancel();
-        throw;
+    try {
+      if (!started_) {
+        started_ = true;
+        if (!chunks_) return false;
+        it_ = chunks_->begin();
+      } else if (it_ == std::default_sentinel) {
+        return false;
+      } else if (++index_ < it_->size()) {
+        return true;
+      } else {
+        ++it_;
       }
-      chunk_ = std::move(*got);
       index_ = 0;
-      if (!chunk_.empty()) return true;
+      while (it_ != std::default_sentinel && it_->empty()) ++it_;
+      return it_ != std::default_sentinel;
+    } catch (...) {
+      it_ = {};  // the chunk range has ended itself
+      throw;
     }
-    return false;
   }
 
-  std::deque<Future<std::vector<R>>> fs_;
-  std::optional<std::chrono::steady_clock::time_point> deadline_;
-  std::vector<R> chunk_;
+  // On the heap: it_ points into it, and this range may be moved.
+  std::unique_ptr<Chunks> chunks_;
+  typename Chunks::iterator it_;
   std::size_t index_ = 0;
   bool started_ = false;
 };
@@ -509,7 +488,7 @@ class ProcessPoolExecutor {
       Sink sink;
       Payload p = encode_call<&call_entry<F, wire_t<A>...>>(sink, fn, std::forward<A>(args)...);
       Future<R> fut;
-      submit_task(Task{std::move(p), std::make_unique<FutureCompletion<R>>(fut)});
+      submit_task(detail::process::Task{std::move(p), std::make_unique<FutureCompletion<R>>(fut)});
       return fut;
     } else {
       return Future<void>();  // unreachable: check_submittable failed to compile
@@ -582,7 +561,8 @@ auto ProcessPoolExecutor::map_impl(const ProcessMapOptions& opt, F&& fn, Rs&&...
                   "map() needs a function that returns a value; use submit() for void");
     using Item = std::tuple<wire_t<std::ranges::range_reference_t<Rs>>...>;
     if (opt.chunksize < 1) throw ValueError("chunksize must be >= 1.");
-    const std::optional<std::chrono::steady_clock::time_point> deadline = map_deadline(opt);
+    const detail::Deadline deadline =
+        opt.timeout ? detail::future_deadline(*opt.timeout) : detail::Deadline::never();
     constexpr Entry entry = &chunk_entry<F, wire_t<std::ranges::range_reference_t<Rs>>...>;
     std::deque<Future<std::vector<R>>> fs;
     std::vector<Item> chunk;
@@ -595,7 +575,7 @@ auto ProcessPoolExecutor::map_impl(const ProcessMapOptions& opt, F&& fn, Rs&&...
         ar(chunk);
       }
       Future<std::vector<R>> f;
-      submit_task(Task{sink.take(), std::make_unique<FutureCompletion<std::vector<R>>>(f)});
+      submit_task(detail::process::Task{sink.take(), std::make_unique<FutureCompletion<std::vector<R>>>(f)});
       fs.push_back(std::move(f));
       chunk.clear();
     };
@@ -611,9 +591,12 @@ auto ProcessPoolExecutor::map_impl(const ProcessMapOptions& opt, F&& fn, Rs&&...
       if (static_cast<long>(chunk.size()) == opt.chunksize) flush();
     }
     if (!chunk.empty()) flush();
-    return ProcessMapResults<R>(std::move(fs), deadline);
+    return ProcessMapResults<R>(std::make_unique<MapResults<std::vector<R>>>(
+        detail::FutureAccess::make<MapResults<std::vector<R>>>(
+            std::move(fs), std::unique_ptr<detail::MapSource<std::vector<R>>>(),
+            std::shared_ptr<detail::ExecutorAnchor>(), deadline)));
   } else {
-    return ProcessMapResults<int>({}, std::nullopt);  // unreachable: the checks failed
+    return ProcessMapResults<int>(nullptr);  // unreachable: the checks failed
   }
 }
 

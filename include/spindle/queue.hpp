@@ -58,7 +58,23 @@
 // that throws has not put; a get whose copy/move out throws leaves the item
 // in the queue (for a move-only T whose move throws, in whatever state that
 // failed move left it). Items whose moves may throw are kept boxed inside
-// the queue so that growing and sifting never move them.
+// the queue so that growing and sifting never move them. No other waiter is
+// stranded by such a throw: a getter that was woken for an item and then
+// throws passes the wake-up on to the next blocked getter, which takes the
+// item; likewise a putter woken for a free slot whose copy-in (or, in a
+// PriorityQueue, comparison) throws passes it on to the next blocked putter.
+//
+// Lifetime. Destroying a queue while another thread is still inside any of
+// its calls is undefined - and that includes shutdown(): it touches the
+// queue after it has woken the blocked threads, so a getter may return with
+// ShutDown, and its thread go on to destroy the queue, before shutdown() has
+// returned in the thread that called it. shutdown() ends the waiting; it does
+// not make destruction safe. The safe pattern:
+//
+//     q.shutdown();                        // wake and stop the workers
+//     for (auto& t : workers) t.join();    // every thread that uses q,
+//                                          // including the one calling shutdown
+//     // only now may q be destroyed
 //
 // Speed. One spindle::Lock guards the storage; a getter or putter that must
 // wait parks on a node of its own, and a put or get makes no system call
@@ -90,7 +106,8 @@ inline constexpr const char* kQueueNegativeTimeout = "'timeout' must be a non-ne
 /// class with its _put/_get hooks as the Storage policy).
 template <class T, class Storage>
 class BasicQueue : public QueueCore {
-  static_assert(std::is_object_v<T> && !std::is_const_v<T>, "queue items must be non-const objects");
+  static_assert(std::is_object_v<T> && !std::is_const_v<T>,
+                "queue items must be non-const objects");
   static_assert(std::is_nothrow_destructible_v<T>, "queue items must have a noexcept destructor");
 
  public:
@@ -100,7 +117,8 @@ class BasicQueue : public QueueCore {
   /// (C70). Never throws except std::bad_alloc from the comparator's copy.
   explicit BasicQueue(std::ptrdiff_t maxsize = 0) : QueueCore(maxsize) {}
   template <class Compare>
-  BasicQueue(std::ptrdiff_t maxsize, Compare comp) : QueueCore(maxsize), storage_(std::move(comp)) {}
+  BasicQueue(std::ptrdiff_t maxsize, Compare comp)
+      : QueueCore(maxsize), storage_(std::move(comp)) {}
 
   // ---- put ---------------------------------------------------------------
 
@@ -159,7 +177,9 @@ class BasicQueue : public QueueCore {
   /// blocked getters wake (C77). immediate=true also destroys every item
   /// still queued and lowers the unfinished-task count by as many, which
   /// releases join() when it reaches zero (C78). Calling it again is allowed
-  /// (an immediate second call drains what is there).
+  /// (an immediate second call drains what is there). Destroying the queue
+  /// while shutdown() runs in another thread is undefined: join the threads
+  /// that use the queue first (see "Lifetime" at the top of this file).
   void shutdown(bool immediate = false) noexcept {
     lock_.acquire();
     const std::size_t drained = immediate ? storage_.clear() : 0;
@@ -186,7 +206,11 @@ class BasicQueue : public QueueCore {
     try {
       storage_.push(std::forward<Args>(args)...);
     } catch (...) {
+      // The slot stays free: a wake-up this thread consumed goes to the next
+      // parked putter (C81), as a timed-out waiter's does.
+      const Wake putter = pass_on_put();
       lock_.release();
+      wake(putter);
       throw;
     }
     const Wake getter = note_put();
@@ -216,7 +240,11 @@ class BasicQueue : public QueueCore {
     typename Storage::Plan plan;
     ~Commit() {
       if (std::uncaught_exceptions() != exceptions) {
+        // The item stays queued: a wake-up this thread consumed goes to the
+        // next parked getter (C81), as a timed-out waiter's does.
+        const Wake getter = q.pass_on_get();
         q.lock_.release();
+        wake(getter);
         return;
       }
       q.storage_.pop(plan);
@@ -237,7 +265,8 @@ template <class T>
 class Queue : public detail::BasicQueue<T, detail::FifoStorage<T>> {
  public:
   /// maxsize <= 0: unbounded (C70).
-  explicit Queue(std::ptrdiff_t maxsize = 0) : detail::BasicQueue<T, detail::FifoStorage<T>>(maxsize) {}
+  explicit Queue(std::ptrdiff_t maxsize = 0)
+      : detail::BasicQueue<T, detail::FifoStorage<T>>(maxsize) {}
 };
 
 /// queue.LifoQueue: last in, first out (C80).

@@ -16,8 +16,15 @@
 //     sem.acquire();           // block until a unit is free; returns true
 //     sem.acquire(false);      // take a unit only if one is free now
 //     sem.acquire(2s);         // block at most 2 s; false if the time ran out
+//     sem.acquire(-1s);        // a negative timeout acts as zero: one try (C26)
 //     sem.try_acquire(); sem.try_acquire_for(2s); sem.try_acquire_until(tp);
 //     sem.lock(); sem.unlock(); sem.try_lock();   // std::scoped_lock etc.
+//
+// Timeouts follow Python's Semaphore.acquire, which waits on a Condition: a
+// negative timeout acts as zero - acquire(-1s) takes a free unit or returns
+// false without parking, and without an exception (C26) - and a timeout above
+// TIMEOUT_MAX throws OverflowError only when no unit is free, i.e. when the
+// call would have to wait (C05). A NaN timeout throws ValueError.
 //
 // Memory ordering: a release(n) happens-before every acquire() that takes one
 // of the units it released, so whatever the releasing thread wrote before
@@ -45,7 +52,7 @@
 namespace spindle {
 
 /// threading.Semaphore: a counter of free units (see the file comment).
-class Semaphore : public detail::Acquirable<Semaphore> {
+class Semaphore : public detail::Acquirable<Semaphore, detail::TimeoutRule::wait> {
  public:
   /// A semaphore with `value` free units. Throws ValueError "semaphore
   /// initial value must be >= 0" if `value` is negative (C20), OverflowError
@@ -56,7 +63,8 @@ class Semaphore : public detail::Acquirable<Semaphore> {
 
   // acquire() in its four forms and the Lockable names ("with semaphore:")
   // come from detail::Acquirable; each takes one unit. A timeout with
-  // blocking=false throws ValueError (C21).
+  // blocking=false throws ValueError (C21); a negative timeout acts as zero
+  // (C26); one above TIMEOUT_MAX throws OverflowError if no unit is free.
 
   /// Gives `n` units back and wakes at most `n` waiting threads (C25).
   /// Throws ValueError "n must be one or more" if n < 1 (C22), OverflowError
@@ -66,8 +74,8 @@ class Semaphore : public detail::Acquirable<Semaphore> {
     std::uint32_t v = value_.load(std::memory_order_relaxed);
     do {
       if (static_cast<std::uint64_t>(v) + static_cast<std::uint64_t>(n) > bound_) throw_too_many();
-    } while (!value_.compare_exchange_weak(v, v + static_cast<std::uint32_t>(n), std::memory_order_seq_cst,
-                                           std::memory_order_relaxed));
+    } while (!value_.compare_exchange_weak(v, v + static_cast<std::uint32_t>(n),
+                                           std::memory_order_seq_cst, std::memory_order_relaxed));
     // seq_cst pairs with the waiter's seq_cst increment of waiters_ and its
     // re-read of value_ (Dekker): either we see the waiter, or it sees the units.
     if (waiters_.load(std::memory_order_seq_cst) != 0) wake(n);
@@ -75,7 +83,9 @@ class Semaphore : public detail::Acquirable<Semaphore> {
 
   /// A snapshot of the number of free units (for diagnostics and tests; it
   /// may be stale as soon as it is read).
-  [[nodiscard]] std::uint32_t value() const noexcept { return value_.load(std::memory_order_relaxed); }
+  [[nodiscard]] std::uint32_t value() const noexcept {
+    return value_.load(std::memory_order_relaxed);
+  }
 
   // std::counting_semaphore's names.
   [[nodiscard]] bool try_acquire() noexcept { return try_take(); }
@@ -88,25 +98,26 @@ class Semaphore : public detail::Acquirable<Semaphore> {
     return acquire_until(detail::deadline_at(tp));
   }
 
-  /// Blocks until a unit is taken or `deadline` passes (an already validated
-  /// deadline; for spindle's own layers). True if taken.
-  [[nodiscard]] bool acquire_until(detail::Deadline deadline) {
-    return try_take() || acquire_slow(deadline);
-  }
-
  protected:
   /// For BoundedSemaphore: the counter may never exceed `value`.
   struct Bounded {};
   Semaphore(std::ptrdiff_t value, Bounded)
-      : value_(checked_initial(value)), bound_(value_.load(std::memory_order_relaxed)), bounded_(true) {}
+      : value_(checked_initial(value)),
+        bound_(value_.load(std::memory_order_relaxed)),
+        bounded_(true) {}
 
  private:
-  friend class detail::Acquirable<Semaphore>;
+  friend class detail::Acquirable<Semaphore, detail::TimeoutRule::wait>;
+  // Blocks until a unit is taken or `deadline` passes (already validated).
+  [[nodiscard]] bool acquire_until(detail::Deadline deadline) {
+    return try_take() || acquire_slow(deadline);
+  }
   bool try_acquire_now() noexcept { return try_take(); }
   bool try_take() noexcept {
     std::uint32_t v = value_.load(std::memory_order_relaxed);
     while (v != 0) {
-      if (value_.compare_exchange_weak(v, v - 1, std::memory_order_acquire, std::memory_order_relaxed)) {
+      if (value_.compare_exchange_weak(v, v - 1, std::memory_order_acquire,
+                                       std::memory_order_relaxed)) {
         return true;
       }
     }

@@ -20,9 +20,25 @@
 // Dropping a Thread object neither joins nor kills its thread: the thread's
 // shared state (name, ident, daemon flag, target, alive word) lives in a
 // reference-counted block that the running thread also holds. A server may
-// start a thread per client and drop each handle at once (seed 003). Two
-// handles of the same thread compare equal (operator==); current_thread()
-// and enumerate() may hand out a different handle object for the same thread.
+// start a thread per client and drop each handle at once (seed 003): when the
+// last reference goes without a join (the thread's own, or the last handle's
+// after the thread ended), its OS thread is detached, so the system reclaims
+// it; nothing leaks. Two handles of the same thread compare equal
+// (operator==); current_thread() and enumerate() may hand out a different
+// handle object for the same thread.
+//
+// ## join() waits for the OS thread
+//
+// As in Python 3.13, join() (and a join(timeout) that returns true) returns
+// only once the OS thread is gone: one joiner pthread_joins it, any others
+// wait for that one, and the kernel has also released the task (it is no
+// longer in /proc/self/task nor counted against RLIMIT_NPROC), so a start
+// right after a join is never refused on its account. is_alive() turns
+// false a moment earlier, when the body and its clean-up (target, local<T>
+// instances) are done; the OS thread's last steps are C++ thread_local
+// destructors, which join() therefore also waits for. A timed join waits at
+// most `timeout` for the body to end; the pthread_join after that is not
+// bounded by it (CPython does the same).
 //
 // ## Lifetime rule for subclasses (when run() is overridden)
 //
@@ -55,12 +71,47 @@
 // handler installed at the first start() or register_atexit() - runs the
 // detail::register_atexit callbacks (newest first), marks the main thread
 // terminated, then joins every non-daemon thread (also those started while
-// it joins). Daemon threads are abandoned: the registry is never destroyed,
-// so they cannot crash on it and do not delay the exit. Because the handler
-// is installed at first use, it runs before the destructors of the static
-// objects constructed before that point, so threads using them are joined
-// first. Objects local to main() are destroyed before exit begins: join the
-// threads that use them before main returns.
+// it joins), OS threads included. Daemon threads are abandoned: the registry
+// is never destroyed, so they cannot crash on it and do not delay the exit.
+// Because the handler is installed at first use, it runs before the
+// destructors of the static objects constructed before that point, so
+// threads using them are joined first. Objects local to main() are destroyed
+// before exit begins: join the threads that use them before main returns.
+//
+// Undefined: a daemon thread that still touches the program's static objects
+// (or main()'s locals) after main returns or std::exit is called. It keeps
+// running while static destructors run and the process tears down, so it
+// can use a destroyed object and crash or corrupt the exit. The safe
+// patterns: join such threads before main returns (or make them non-daemon),
+// or let them use only objects that are never destroyed - e.g. leaked
+// singletons (`static T& t = *new T;`) - and spindle's own objects, which
+// stay valid.
+//
+// ## fork() (CPython's threading._after_fork)
+//
+// In a child made by fork(), only the forking thread exists. spindle's
+// pthread_atfork handlers make the child look as Python's does: the forking
+// thread is main_thread() there (a spindle thread keeps its name and daemon
+// flag; a foreign thread becomes "MainThread", non-daemon); every other
+// thread reads !is_alive(), state() terminated, and its join() returns at
+// once; enumerate() lists the forking thread alone; a new Thread can be
+// started; exit() in the child joins only the child's own non-daemon
+// threads. spindle's internal locks are taken around fork(), so none is left
+// held by a thread that vanished. A user's Lock held by a vanished thread
+// stays held (as in Python). local<T> instances of vanished threads are
+// destroyed with their local (not inside fork()). Only fork() runs the
+// handlers: vfork(), posix_spawn() and system() need none.
+//
+// ## Out of memory
+//
+// Every call either completes or throws std::bad_alloc having changed
+// nothing: start() allocates nothing while it starts the thread (only
+// building its RuntimeError can run out of memory) and a start() that throws
+// leaves the Thread "new"; a construction that throws takes no "Thread-N"
+// number; a failed
+// enumerate() or current_thread() leaves no half-made entry. A thread's exit,
+// destructors and the exit-time join allocate nothing. A report that runs
+// out of memory prints a fixed line instead ("... could not be reported").
 //
 // ## Exceptions (C56, C57)
 //
@@ -70,9 +121,10 @@
 //
 // ## Memory ordering
 //
-// Everything the thread did happens-before the return of a join() that saw
-// it terminated (and a join(timeout) that returned true). Everything done
-// before start() happens-before the body starts.
+// Everything the thread did, its thread_local destructors included,
+// happens-before the return of a join() (and of a join(timeout) that
+// returned true). Everything done before start() happens-before the body
+// starts.
 //
 // ## Not promised
 //
@@ -119,9 +171,9 @@ const char* to_string(ThreadState s) noexcept;
 
 /// What a blocked thread waits on (a snapshot of its detail::ThreadWaitState).
 struct ThreadWait {
-  const char* kind;         ///< "Lock", "Condition", "Thread.join", ...
-  const void* object;       ///< the object's address
-  std::int64_t since_ns;    ///< since when, on detail::Clock, in ns
+  const char* kind;       ///< "Lock", "Condition", "Thread.join", ...
+  const void* object;     ///< the object's address
+  std::int64_t since_ns;  ///< since when, on detail::Clock, in ns
 };
 
 namespace detail {
@@ -134,9 +186,18 @@ class ThreadCore : public std::enable_shared_from_this<ThreadCore> {
   // word: the stage in the low 2 bits, kWaiters when someone is parked on it.
   static constexpr std::uint32_t kNew = 0, kReady = 1, kRunning = 2, kTerminated = 3;
   static constexpr std::uint32_t kStageMask = 3, kWaiters = 4;
+  // os: whether the OS thread still has to be reaped (pthread_join), in the
+  // low 2 bits, kOsWaiters when a second joiner is parked on it.
+  //   kOsNone: no OS thread of ours to reap (not started, the main thread,
+  //            a foreign thread, or a thread that vanished in fork()).
+  //   kOsJoinable -> kOsJoining (one joiner claimed it) -> kOsJoined.
+  // A core destroyed while kOsJoinable detaches its thread.
+  static constexpr std::uint32_t kOsNone = 0, kOsJoinable = 1, kOsJoining = 2, kOsJoined = 3;
+  static constexpr std::uint32_t kOsMask = 3, kOsWaiters = 4;
 
-  explicit ThreadCore(Kind k = Kind::spawned) noexcept : kind(k) {}
-  virtual ~ThreadCore() = default;
+  // Every core is on one process-wide list (for fork(); src/thread.cpp).
+  explicit ThreadCore(Kind k = Kind::spawned) noexcept;
+  virtual ~ThreadCore();
   ThreadCore(const ThreadCore&) = delete;
   ThreadCore& operator=(const ThreadCore&) = delete;
 
@@ -147,20 +208,24 @@ class ThreadCore : public std::enable_shared_from_this<ThreadCore> {
   std::uint32_t stage() const noexcept { return word.load(std::memory_order_acquire) & kStageMask; }
 
   std::atomic<std::uint32_t> word{kNew};
+  std::atomic<std::uint32_t> os{kOsNone};
   std::atomic<bool> daemon{false};
   std::atomic<std::uint64_t> ident{0};
   std::atomic<long> native_id{0};
-  const Kind kind;
-  std::size_t stack_size = 0;            // captured at start()
-  mutable Lock lock;                     // guards the fields below
+  Kind kind;                   // set once; a forked child's forking thread becomes main
+  std::size_t stack_size = 0;  // captured at start()
+  mutable Lock lock;           // guards the fields below
   std::string name;
-  ThreadWaitState* wait = nullptr;       // the thread's park state while it lives
-  std::shared_ptr<Thread> self;          // handle held by the running thread
-  Thread* runner = nullptr;              // object whose run() is called (subclass)
-  bool runner_shared = false;            // runner kept alive by `self`
-  ThreadCore* prev = nullptr;            // registry list (registry lock)
+  ThreadWaitState* wait = nullptr;      // the thread's park state while it lives
+  std::shared_ptr<Thread> self;         // handle held by the running thread
+  std::shared_ptr<ThreadCore> starter;  // start() -> the new thread: its reference
+  Thread* runner = nullptr;             // object whose run() is called (subclass)
+  bool runner_shared = false;           // runner kept alive by `self`
+  ThreadCore* prev = nullptr;           // registry list (registry lock)
   ThreadCore* next = nullptr;
   bool registered = false;
+  ThreadCore* all_prev = nullptr;  // list of every core (its own lock)
+  ThreadCore* all_next = nullptr;
 };
 
 template <class F, class... Args>
@@ -245,24 +310,26 @@ class Thread : public std::enable_shared_from_this<Thread> {
 
   /// Starts the thread. Throws RuntimeError "threads can only be started
   /// once" on a second call (C50), RuntimeError "can't start new thread" if
-  /// the OS refuses. Does not wait for the body to start running; ident()
-  /// is set when start() returns.
+  /// the OS refuses; then the Thread is "new" again and may be started
+  /// later. Allocates nothing. Does not wait for the body to start running;
+  /// ident() is set when start() returns.
   void start();
 
-  /// Blocks until the thread terminates. Throws RuntimeError "cannot join
-  /// thread before it is started" (C51), "cannot join current thread" (C52),
-  /// "cannot join a dummy thread" for a foreign thread's handle.
+  /// Blocks until the thread terminates and its OS thread is gone (see the
+  /// file comment). Throws RuntimeError "cannot join thread before it is
+  /// started" (C51), "cannot join current thread" (C52), "cannot join a
+  /// dummy thread" for a foreign thread's handle. Any number of threads may
+  /// join the same thread at once.
   void join();
   /// Blocks at most `timeout` (negative acts as 0, C53; above TIMEOUT_MAX
-  /// throws OverflowError). Returns !is_alive(): true if the thread has
-  /// terminated. May be called many times (C54).
+  /// throws OverflowError) for the body to end. Returns !is_alive(): true if
+  /// the thread has terminated, and then its OS thread is gone too. May be
+  /// called many times (C54).
   template <class Rep, class Period>
   bool join(std::chrono::duration<Rep, Period> timeout) {
     if (timeout < timeout.zero()) timeout = timeout.zero();
     return join_until(detail::deadline_after(timeout));
   }
-  /// join with an already validated deadline (for spindle's own layers).
-  bool join_until(detail::Deadline deadline);
 
   /// True from start() until the body has returned (C54). Main: until exit;
   /// foreign threads: until their OS thread ends.
@@ -294,6 +361,8 @@ class Thread : public std::enable_shared_from_this<Thread> {
   virtual void run();
 
  private:
+  // join with an already validated deadline.
+  bool join_until(detail::Deadline deadline);
   friend class Timer;
   friend struct ThreadAccess;
   Thread(detail::AliasTag, std::shared_ptr<detail::ThreadCore> core) noexcept;
@@ -316,7 +385,8 @@ std::shared_ptr<T> make_thread(Args&&... args) {
 /// get a "Dummy-N" daemon handle that is alive until their OS thread ends
 /// (Python's _DummyThread). Valid while the calling thread runs.
 Thread& current_thread();
-/// The process's main thread ("MainThread"); alive until exit begins.
+/// The process's main thread ("MainThread"); alive until exit begins. In a
+/// child made by fork(), the thread that called fork().
 Thread& main_thread();
 /// Every alive thread: spindle threads, foreign threads that called into
 /// spindle, and always the main thread (C60). A snapshot.
@@ -340,8 +410,8 @@ std::string dump_threads();
 
 /// The arguments of excepthook (Python's threading.ExceptHookArgs).
 struct ExceptHookArgs {
-  std::exception_ptr exc;   ///< the exception that escaped the body
-  Thread* thread;           ///< the thread; valid during the call only
+  std::exception_ptr exc;  ///< the exception that escaped the body
+  Thread* thread;          ///< the thread; valid during the call only
   /// The exception's type, demangled ("spindle::ValueError", "int", ...).
   [[nodiscard]] std::string type_name() const;
   /// what() for std::exception, else an empty string.

@@ -46,8 +46,10 @@ class TimerControl {
   template <class Rep, class Period>
   static std::shared_ptr<TimerControl> make(std::chrono::duration<Rep, Period> interval) {
     if (interval < interval.zero()) interval = interval.zero();
-    (void)deadline_after(interval);  // validates: ValueError on NaN, OverflowError above TIMEOUT_MAX
-    return std::make_shared<TimerControl>(std::chrono::duration_cast<std::chrono::nanoseconds>(interval));
+    (void)deadline_after(
+        interval);  // validates: ValueError on NaN, OverflowError above TIMEOUT_MAX
+    return std::make_shared<TimerControl>(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(interval));
   }
 
  private:
@@ -101,8 +103,9 @@ class Timer : public Thread {
   Timer(std::shared_ptr<detail::TimerControl> control, ThreadOptions opts, F&& fn, Args&&... args)
       : Thread(std::move(opts),
                detail::TimerBody<std::decay_t<F>, std::decay_t<Args>...>{
-                   control, {std::forward<F>(fn),
-                             std::tuple<std::decay_t<Args>...>(std::forward<Args>(args)...)}}),
+                   control,
+                   {std::forward<F>(fn),
+                    std::tuple<std::decay_t<Args>...>(std::forward<Args>(args)...)}}),
         control_(std::move(control)) {}
 
   std::shared_ptr<detail::TimerControl> control_;

@@ -43,9 +43,15 @@ TEST(SemaphoreStress, occupancy_never_exceeds_value) {
       for (long i = 0; i < per_thread; ++i) {
         bool got = true;
         switch ((t + i) % 3) {
-          case 0: sem.acquire(); break;
-          case 1: got = sem.acquire(false); break;
-          default: got = sem.acquire(std::chrono::microseconds(20)); break;
+          case 0:
+            sem.acquire();
+            break;
+          case 1:
+            got = sem.acquire(false);
+            break;
+          default:
+            got = sem.acquire(std::chrono::microseconds(20));
+            break;
         }
         if (!got) continue;
         const int now = inside.fetch_add(1) + 1;

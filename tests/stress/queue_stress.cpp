@@ -28,8 +28,12 @@ namespace {
 constexpr std::uint64_t make_item(std::uint32_t producer, std::uint32_t seq) {
   return (static_cast<std::uint64_t>(producer) << 32) | seq;
 }
-constexpr std::uint32_t producer_of(std::uint64_t item) { return static_cast<std::uint32_t>(item >> 32); }
-constexpr std::uint32_t seq_of(std::uint64_t item) { return static_cast<std::uint32_t>(item); }
+constexpr std::uint32_t producer_of(std::uint64_t item) {
+  return static_cast<std::uint32_t>(item >> 32);
+}
+constexpr std::uint32_t seq_of(std::uint64_t item) {
+  return static_cast<std::uint32_t>(item);
+}
 
 struct Config {
   int producers;
@@ -98,7 +102,8 @@ void run_fifo(const Config& cfg, long total) {
         const std::uint32_t s = seq_of(item);
         if (static_cast<std::int64_t>(s) <= last[p]) out_of_order.fetch_add(1);
         last[p] = s;
-        if (seen[p * static_cast<std::size_t>(per_producer) + s].fetch_add(1) != 0) duplicates.fetch_add(1);
+        if (seen[p * static_cast<std::size_t>(per_producer) + s].fetch_add(1) != 0)
+          duplicates.fetch_add(1);
         tasks_done.fetch_add(1);  // before task_done: join() must see it
         q.task_done();
       }
@@ -108,7 +113,8 @@ void run_fifo(const Config& cfg, long total) {
   for (int p = 0; p < cfg.producers; ++p) {
     producers.emplace_back([&, p] {
       for (long s = 0; s < per_producer; ++s) {
-        const std::uint64_t item = make_item(static_cast<std::uint32_t>(p), static_cast<std::uint32_t>(s));
+        const std::uint64_t item =
+            make_item(static_cast<std::uint32_t>(p), static_cast<std::uint32_t>(s));
         if (s % 5 == 4) {
           // Timed and non-blocking puts mixed in; retry until accepted.
           while (true) {
@@ -165,7 +171,8 @@ void run_unordered(Q& q, int producers, int consumers, long per_producer) {
       std::uint64_t round = static_cast<std::uint64_t>(c);
       std::uint64_t item = 0;
       while (get_mixed(q, round++, item)) {
-        if (seen[producer_of(item) * static_cast<std::size_t>(per_producer) + seq_of(item)].fetch_add(1) != 0)
+        if (seen[producer_of(item) * static_cast<std::size_t>(per_producer) + seq_of(item)]
+                .fetch_add(1) != 0)
           duplicates.fetch_add(1);
         q.task_done();
       }
@@ -207,7 +214,8 @@ TEST(QueueStress, simple_queue_many_producers_exact) {
   std::vector<std::thread> ps;
   for (int p = 0; p < kProducers; ++p) {
     ps.emplace_back([&, p] {
-      for (long s = 0; s < per; ++s) q.put(make_item(static_cast<std::uint32_t>(p), static_cast<std::uint32_t>(s)));
+      for (long s = 0; s < per; ++s)
+        q.put(make_item(static_cast<std::uint32_t>(p), static_cast<std::uint32_t>(s)));
     });
   }
   std::vector<std::int64_t> last(kProducers, -1);
@@ -312,7 +320,8 @@ void run_shutdown(const Config& cfg, bool immediate, long per_producer) {
 
   long lost = 0, twice = 0, drained = 0;
   for (std::size_t i = 0; i < n; ++i) {
-    const int fates = ledger.delivered[i].load() + ledger.refused[i].load() + ledger.drained[i].load();
+    const int fates =
+        ledger.delivered[i].load() + ledger.refused[i].load() + ledger.drained[i].load();
     drained += ledger.drained[i].load();
     // Items never attempted (their producer stopped after a refusal) have no fate.
     if (fates > 1) ++twice;

@@ -27,8 +27,9 @@ long os_thread_count() {
   return -1;
 }
 
-// Detached OS threads finish exiting just after they report "terminated":
-// wait for the count to come back (the watchdog bounds it).
+// For threads nobody joins (dropped handles): their OS threads finish
+// exiting after they report "terminated"; wait for the count to come back
+// (the watchdog bounds it).
 void wait_thread_count(long target) {
   while (os_thread_count() > target) std::this_thread::yield();
 }
@@ -50,8 +51,8 @@ TEST(ThreadStress, ten_thousand_short_threads_leave_nothing_behind) {
   Watchdog wd("thread churn", std::chrono::seconds(600));
   std::atomic<long> ran{0};
   const long threads_before = os_thread_count();  // main + the watchdog
-  churn(200, 100, ran);  // warm up allocator caches and the registry
-  wait_thread_count(threads_before);
+  churn(200, 100, ran);                           // warm up allocator caches and the registry
+  EXPECT_EQ(os_thread_count(), threads_before);
   const std::size_t active_before = spindle::active_count();
 #if !defined(SPINDLE_TEST_SANITIZED)
   const std::size_t heap_before = mallinfo2().uordblks;
@@ -60,8 +61,7 @@ TEST(ThreadStress, ten_thousand_short_threads_leave_nothing_behind) {
   ran = 0;
   churn(total, 100, ran);
   EXPECT_EQ(ran.load(), total);
-  wait_thread_count(threads_before);  // returns once every OS thread has gone
-  EXPECT_LE(os_thread_count(), threads_before);
+  EXPECT_EQ(os_thread_count(), threads_before);  // join() returned after each OS thread was gone
   EXPECT_EQ(spindle::active_count(), active_before);
 #if !defined(SPINDLE_TEST_SANITIZED)
   const std::size_t heap_after = mallinfo2().uordblks;
@@ -72,6 +72,7 @@ TEST(ThreadStress, ten_thousand_short_threads_leave_nothing_behind) {
 TEST(ThreadStress, dropped_handles_and_locals_under_churn) {
   Watchdog wd("dropped churn", std::chrono::seconds(600));
   spindle::local<std::vector<int>> scratch;
+  const long threads_before = os_thread_count();
   std::atomic<long> finished{0};
   const long total = scaled(2'000, 20'000);
   for (long i = 0; i < total; ++i) {
@@ -82,6 +83,7 @@ TEST(ThreadStress, dropped_handles_and_locals_under_churn) {
     t.start();  // handle dropped at once
   }
   while (finished.load() != total) std::this_thread::yield();
+  wait_thread_count(threads_before);  // each was detached by its last reference
 }
 
 TEST(ThreadStress, enumerate_is_consistent_while_threads_come_and_go) {

@@ -16,11 +16,19 @@
 //     bool acquire_until(detail::Deadline d);     // block until taken or d passes
 //     release();                                  // give it back
 //
-// Timeouts are validated here, once for all types: negative -> ValueError
-// (C04), above TIMEOUT_MAX -> OverflowError (C05), a timeout with
-// blocking=false -> ValueError "can't specify a timeout for a non-blocking
-// call" (C03, C21). The Lockable names follow C++ instead: a negative
-// try_lock_for duration is treated as zero, as std::timed_mutex does.
+// Timeouts are handled here, once for all types, under one of Python's two
+// rules (deadline.hpp), chosen by the type:
+//   TimeoutRule::lock  (Lock, RLock, and Condition's own acquire, which is
+//                      its lock's): negative -> ValueError (C04), above
+//                      TIMEOUT_MAX -> OverflowError (C05), checked up front.
+//   TimeoutRule::wait  (Semaphore, whose Python acquire waits on a
+//                      Condition): negative acts as zero - one try, false if
+//                      nothing is free (C26); above TIMEOUT_MAX ->
+//                      OverflowError only if the call has to wait (C05).
+// Under both, a timeout with blocking=false -> ValueError "can't specify a
+// timeout for a non-blocking call" (C03, C21). The Lockable names follow C++
+// instead: a negative try_lock_for duration is treated as zero, as
+// std::timed_mutex does.
 #pragma once
 
 #include <chrono>
@@ -31,7 +39,10 @@
 
 namespace spindle::detail {
 
-template <class Derived>
+/// Which of Python's timeout rules acquire(timeout) follows (see above).
+enum class TimeoutRule { lock, wait };
+
+template <class Derived, TimeoutRule Rule = TimeoutRule::lock>
 class Acquirable {
  public:
   /// Blocks until acquired. Always returns true (as Python does).
@@ -39,13 +50,22 @@ class Acquirable {
 
   /// blocking=false: acquires only if that needs no waiting; true if
   /// acquired. blocking=true: as acquire().
-  [[nodiscard]] bool acquire(bool blocking) { return blocking ? acquire() : self().try_acquire_now(); }
+  [[nodiscard]] bool acquire(bool blocking) {
+    return blocking ? acquire() : self().try_acquire_now();
+  }
 
   /// Blocks at most `timeout`; true if acquired, false if the time ran out
-  /// (C08). Throws ValueError if negative, OverflowError above TIMEOUT_MAX.
+  /// (C08). A negative timeout throws ValueError under TimeoutRule::lock and
+  /// acts as zero under TimeoutRule::wait; above TIMEOUT_MAX throws
+  /// OverflowError (under TimeoutRule::wait, only if it has to wait).
   template <class Rep, class Period>
   [[nodiscard]] bool acquire(std::chrono::duration<Rep, Period> timeout) {
-    return self().acquire_until(deadline_after(timeout));
+    if constexpr (Rule == TimeoutRule::lock) {
+      return self().acquire_until(deadline_after(timeout));
+    } else {
+      const WaitTimeout t(timeout);
+      return self().try_acquire_now() || self().acquire_until(t.deadline());
+    }
   }
 
   /// Python's acquire(blocking, timeout); ValueError if blocking is false.

@@ -1,11 +1,25 @@
 // spindle/detail/deadline.hpp - turning a user's timeout into a Deadline.
 //
-// Python accepts any non-negative float of seconds up to TIMEOUT_MAX; spindle
-// accepts any std::chrono::duration. Validation is shared by every timed call
-// so that the error contracts (C03-C05, C21, C71) hold everywhere alike.
+// spindle accepts any std::chrono::duration as a timeout. Python has two
+// rules for a bad one, and spindle follows each where Python does:
+//
+//   deadline_after   the locks' and the queues' rule (Lock.acquire,
+//                    Queue.get/put): checked up front - negative or NaN ->
+//                    ValueError (C04, C71), above TIMEOUT_MAX ->
+//                    OverflowError (C05), even when the call would not wait.
+//   WaitTimeout      Condition.wait's rule, which Event.wait,
+//                    Semaphore.acquire and Barrier.wait inherit because they
+//                    wait through a Condition in Python: a negative timeout
+//                    acts as zero - the call polls (C16, C26, C31; for a
+//                    Barrier an expired timeout breaks it, C45) - and a
+//                    timeout above TIMEOUT_MAX throws OverflowError only when
+//                    the call has to wait (C05), which is when Python checks
+//                    it. NaN throws ValueError at once (Python would poll or
+//                    spin; see the departures table in docs/design.md).
 #pragma once
 
 #include <chrono>
+#include <cmath>
 
 #include "spindle/detail/park.hpp"
 #include "spindle/errors.hpp"
@@ -14,13 +28,18 @@ namespace spindle {
 
 /// The largest timeout a timed call accepts (Python's threading.TIMEOUT_MAX
 /// on 64-bit Linux: 2^63 ns expressed in whole seconds). Exactly TIMEOUT_MAX
-/// is allowed; anything larger throws OverflowError (C05).
+/// is allowed; anything larger throws OverflowError (C05) - under
+/// Condition.wait's rule (Condition, Event, Semaphore, Barrier) only when the
+/// call has to wait, as in Python.
 inline constexpr std::chrono::seconds TIMEOUT_MAX{9'223'372'036};
 
 namespace detail {
 
 inline constexpr const char* kNegativeTimeout = "timeout value must be a non-negative number";
-inline constexpr const char* kNonBlockingTimeout = "can't specify a timeout for a non-blocking call";
+inline constexpr const char* kNonBlockingTimeout =
+    "can't specify a timeout for a non-blocking call";
+inline constexpr const char* kNaNTimeout = "timeout value must be a number, not NaN";
+inline constexpr const char* kTimeoutTooLarge = "timeout value is too large";
 
 /// Validates `timeout` and returns the deadline it denotes.
 /// Throws ValueError(negative_message) if negative (C04, C71) and
@@ -32,9 +51,40 @@ Deadline deadline_after(std::chrono::duration<Rep, Period> timeout,
   using Seconds = std::chrono::duration<long double>;
   const Seconds s = std::chrono::duration_cast<Seconds>(timeout);
   if (!(s >= Seconds::zero())) throw ValueError(negative_message);  // also rejects NaN
-  if (s > Seconds(TIMEOUT_MAX)) throw OverflowError("timeout value is too large");
+  if (s > Seconds(TIMEOUT_MAX)) throw OverflowError(kTimeoutTooLarge);
   return Deadline::after(std::chrono::duration_cast<std::chrono::nanoseconds>(s));
 }
+
+/// A timeout under Condition.wait's rule (see the file comment): kept as a
+/// length, turned into a Deadline only when the call has to wait.
+class WaitTimeout {
+ public:
+  /// Throws ValueError for NaN; never for a negative or too large timeout.
+  template <class Rep, class Period>
+  explicit WaitTimeout(std::chrono::duration<Rep, Period> timeout) {
+    using Seconds = std::chrono::duration<long double>;
+    const Seconds s = std::chrono::duration_cast<Seconds>(timeout);
+    if (std::isnan(s.count())) throw ValueError(kNaNTimeout);
+    if (s > Seconds(TIMEOUT_MAX)) {
+      too_large_ = true;
+    } else if (s > Seconds::zero()) {
+      ns_ = std::chrono::duration_cast<std::chrono::nanoseconds>(s);
+    }  // else: zero or negative, which polls
+  }
+
+  /// True if above TIMEOUT_MAX: waiting with it throws OverflowError.
+  [[nodiscard]] bool too_large() const noexcept { return too_large_; }
+  /// The deadline of a wait starting now: already expired for a zero or
+  /// negative timeout. Throws OverflowError if too_large() (C05).
+  [[nodiscard]] Deadline deadline() const {
+    if (too_large_) throw OverflowError(kTimeoutTooLarge);
+    return Deadline::after(ns_);
+  }
+
+ private:
+  std::chrono::nanoseconds ns_{0};
+  bool too_large_ = false;
+};
 
 /// Deadline of a time point on any clock: steady_clock points are used as
 /// they are; other clocks are converted through the time left now.

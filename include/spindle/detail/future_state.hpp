@@ -141,9 +141,9 @@ class FutureStateBase {
   }
 
   // ---- waiting ---------------------------------------------------------
-  /// Blocks until done or `deadline`; true if done. Parks on the state word
-  /// (WaitSite "Future"). A worker of the executor that owns this (pending)
-  /// task runs it itself instead of waiting for it: see futures.hpp.
+  /// Blocks until done or `deadline`; true if done. Spins briefly, then
+  /// parks on the state word (WaitSite "Future"). Never runs the task: the
+  /// caller waits for whichever thread runs it, as in Python.
   bool wait_until(Deadline deadline) {
     if (done()) return true;
     return wait_slow(deadline);
@@ -152,7 +152,9 @@ class FutureStateBase {
   // ---- transitions (Python's Future internals) -------------------------
   /// cancel(): true if pending (now cancelled) or already cancelled (C96).
   bool cancel();
-  /// Executor protocol; throws RuntimeError if running or finished.
+  /// Executor protocol: pending -> running (true); cancelled -> cancelled
+  /// and notified (false); any other state throws RuntimeError "Future in
+  /// unexpected state" (also a second call on a cancelled future).
   bool set_running_or_notify_cancel();
   /// Like set_running_or_notify_cancel but never throws: false if the task
   /// must not run (cancelled, or already taken by another thread).
@@ -164,7 +166,8 @@ class FutureStateBase {
   bool try_begin_complete() noexcept;
   /// Publishes the result written since begin_complete; wakes and notifies.
   void end_complete() noexcept;
-  /// set_exception: begin_complete, store, end_complete.
+  /// set_exception: begin_complete, store, end_complete. Throws ValueError
+  /// (and leaves the future as it was) if `e` is null.
   void set_exception(std::exception_ptr e);
   /// Fails a claimed task with `e` (never throws).
   void complete_exception(std::exception_ptr e) noexcept {
@@ -204,9 +207,7 @@ class FutureStateBase {
   // ---- executor support ------------------------------------------------
   /// Runs the task held by this block; it has been claimed (try_claim).
   virtual void run_claimed() noexcept {}
-  /// The executor that owns this task (null for plain futures), and the
-  /// intrusive link of its work queue.
-  const void* owner_ = nullptr;
+  /// The intrusive link of an executor's work queue.
   FutureStateBase* next_ = nullptr;
 
  protected:
@@ -272,10 +273,7 @@ class FutureState<void> : public FutureStateBase {
 template <class T, class Fn>
 class TaskState final : public FutureState<T> {
  public:
-  TaskState(const void* owner, Fn fn) : fn_(std::in_place, std::move(fn)) {
-    this->owner_ = owner;
-    this->add_ref();
-  }
+  explicit TaskState(Fn fn) : fn_(std::in_place, std::move(fn)) { this->add_ref(); }
   void run_claimed() noexcept override {
     constexpr bool kVoid = std::is_void_v<T>;
     [[maybe_unused]] std::optional<std::conditional_t<kVoid, char, T>> r;

@@ -54,7 +54,8 @@ class Deadline {
   }
   /// A point on Clock.
   static Deadline at(Clock::time_point tp) noexcept {
-    return Deadline(std::chrono::duration_cast<std::chrono::nanoseconds>(tp.time_since_epoch()).count());
+    return Deadline(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(tp.time_since_epoch()).count());
   }
 
   [[nodiscard]] constexpr bool is_never() const noexcept { return ns_ == kNever; }
@@ -67,7 +68,8 @@ class Deadline {
   }
 
   static std::int64_t now_ns() noexcept {
-    return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch()).count();
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch())
+        .count();
   }
 
  private:
@@ -115,7 +117,9 @@ int unpark_address(const void* address, int n) noexcept;
 inline int unpark(const std::atomic<std::uint32_t>& word, int n) noexcept {
   return unpark_address(&word, n);
 }
-inline int unpark_one(const std::atomic<std::uint32_t>& word) noexcept { return unpark(word, 1); }
+inline int unpark_one(const std::atomic<std::uint32_t>& word) noexcept {
+  return unpark(word, 1);
+}
 inline int unpark_all(const std::atomic<std::uint32_t>& word) noexcept {
   return unpark(word, std::numeric_limits<int>::max());
 }

@@ -26,7 +26,11 @@
 //     lock, and the signal is a store to the word it parks on;
 //   - a waiter whose deadline passes unlinks itself under the lock if it is
 //     still listed; if it was signalled meanwhile it re-checks and takes the
-//     item (or room), so a signal is never spent on a thread that leaves.
+//     item (or room), so a signal is never spent on a thread that leaves;
+//   - a get or put that fails after its wait (the item's copy/move or a
+//     comparison threw, C81) leaves the item queued (the slot free), so it
+//     passes a signal on to the next listed getter (putter): the wake-up it
+//     consumed is not lost with it (pass_on_get / pass_on_put).
 // A woken thread re-checks under the lock; a thread that arrives while
 // others wait may take the item first (no FIFO fairness is promised), in
 // which case the woken one waits again.
@@ -56,13 +60,17 @@ class QueueCore {
   QueueCore(const QueueCore&) = delete;
   QueueCore& operator=(const QueueCore&) = delete;
 
-  [[nodiscard]] std::size_t qsize() const noexcept { return count_.load(std::memory_order_relaxed); }
+  [[nodiscard]] std::size_t qsize() const noexcept {
+    return count_.load(std::memory_order_relaxed);
+  }
   [[nodiscard]] bool empty() const noexcept { return qsize() == 0; }
   [[nodiscard]] bool full() const noexcept {
     return maxsize_ > 0 && qsize() >= static_cast<std::size_t>(maxsize_);
   }
   [[nodiscard]] std::ptrdiff_t maxsize() const noexcept { return maxsize_; }
-  [[nodiscard]] bool is_shutdown() const noexcept { return shutdown_.load(std::memory_order_relaxed); }
+  [[nodiscard]] bool is_shutdown() const noexcept {
+    return shutdown_.load(std::memory_order_relaxed);
+  }
 
   void task_done();
   void join();
@@ -73,7 +81,8 @@ class QueueCore {
   /// True if a put may go ahead now.
   [[nodiscard]] bool room_now() const noexcept {
     return !shutdown_.load(std::memory_order_relaxed) &&
-           (maxsize_ <= 0 || count_.load(std::memory_order_relaxed) < static_cast<std::size_t>(maxsize_));
+           (maxsize_ <= 0 ||
+            count_.load(std::memory_order_relaxed) < static_cast<std::size_t>(maxsize_));
   }
   /// Waits (releasing and re-taking the lock) until room_now(). On ShutDown or
   /// Full it releases the lock and throws.
@@ -118,6 +127,17 @@ class QueueCore {
     count_.store(count_.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
     return signal_one(putters_);
   }
+  /// For a get that failed after its wait (the item's copy/move or a
+  /// comparison threw): the item is still queued, so the next listed getter
+  /// is signalled in this thread's place - it may have consumed the wake-up
+  /// meant for that item. At most one needless wake-up when it had not.
+  [[nodiscard]] Wake pass_on_get() noexcept {
+    return count_.load(std::memory_order_relaxed) != 0 ? signal_one(getters_) : nullptr;
+  }
+  /// For a put that failed after its wait (the item's copy/move or a
+  /// comparison threw): the slot is still free, so the next listed putter is
+  /// signalled in this thread's place.
+  [[nodiscard]] Wake pass_on_put() noexcept { return room_now() ? signal_one(putters_) : nullptr; }
   static void wake(Wake w) noexcept {
     if (w != nullptr) unpark_address(w, 1);
   }

@@ -25,7 +25,8 @@ UnretrievedExceptionHook& hook_slot() {
 }
 
 void print_unretrieved(const std::exception_ptr& e) {
-  std::fprintf(stderr, "Future exception was never retrieved\n%s\n", detail::describe_exception(e).c_str());
+  std::fprintf(stderr, "Future exception was never retrieved\n%s\n",
+               detail::describe_exception(e).c_str());
   std::fflush(stderr);
 }
 
@@ -51,13 +52,9 @@ void report_unretrieved(const std::exception_ptr& e) noexcept {
   }
 }
 
-void report_callback_exception(const void* future, const std::exception_ptr& e) noexcept {
-  try {
-    std::fprintf(stderr, "exception calling callback for <Future at %p>\n%s\n", future,
-                 detail::describe_exception(e).c_str());
-    std::fflush(stderr);
-  } catch (...) {
-  }
+CallbackExceptionHook& callback_hook_slot() {
+  static CallbackExceptionHook hook;
+  return hook;
 }
 
 }  // namespace
@@ -67,11 +64,55 @@ UnretrievedExceptionHook set_unretrieved_exception_hook(UnretrievedExceptionHook
   return std::exchange(hook_slot(), std::move(hook));
 }
 
-namespace detail {
+CallbackExceptionHook set_callback_exception_hook(CallbackExceptionHook hook) {
+  std::scoped_lock guard(hook_lock());
+  return std::exchange(callback_hook_slot(), std::move(hook));
+}
 
-// Set by pool workers: the executor whose queued tasks this thread may run
-// in place of waiting for them (see futures.hpp, "Tasks that wait on tasks").
-thread_local const void* tls_current_executor = nullptr;
+void default_callback_exception_hook(const CallbackExceptionArgs& args) {
+  const detail::FutureStateBase* s = detail::FutureAccess::state(args.future);
+  const char* state = s == nullptr     ? "?"
+                      : s->cancelled() ? "cancelled"
+                      : s->done()      ? "finished"
+                      : s->running()   ? "running"
+                                       : "pending";
+  std::fprintf(stderr, "exception calling callback for <Future at %p state=%s>\n%s\n",
+               static_cast<const void*>(s), state, detail::describe_exception(args.exc).c_str());
+  std::fflush(stderr);
+}
+
+namespace {
+
+void report_callback_exception(detail::FutureStateBase* future,
+                               const std::exception_ptr& e) noexcept {
+  CallbackExceptionHook hook;
+  try {
+    std::scoped_lock guard(hook_lock());
+    hook = callback_hook_slot();
+  } catch (...) {
+    // Out of memory copying the hook: fall back to the default.
+  }
+  future->add_ref();
+  const CallbackExceptionArgs args{e, detail::FutureAccess::adopt<FutureBase>(future)};
+  try {
+    if (hook) {
+      hook(args);
+    } else {
+      default_callback_exception_hook(args);
+    }
+  } catch (...) {
+    try {
+      std::fprintf(stderr, "Exception in the callback exception hook:\n%s\n",
+                   detail::describe_exception(std::current_exception()).c_str());
+      default_callback_exception_hook(args);
+    } catch (...) {
+    }
+  }
+}
+
+}  // namespace
+
+namespace detail {
 
 namespace {
 constexpr int kWaitSpinRounds = 4;
@@ -112,12 +153,6 @@ void FutureStateBase::throw_invalid_state() const {
 }
 
 bool FutureStateBase::wait_slow(Deadline deadline) {
-  // A pool worker waiting on a task still queued in its own pool runs it.
-  const void* me = tls_current_executor;
-  if (me != nullptr && owner_ == me && (word() & kStateMask) == kPending && try_claim()) {
-    run_claimed();
-    return true;
-  }
   // Spin, then yield the CPU a few times before parking: a task that is
   // running usually finishes within microseconds, and a completion that
   // finds nobody parked costs the completing thread no system call.
@@ -174,15 +209,24 @@ bool FutureStateBase::try_claim() noexcept {
 }
 
 bool FutureStateBase::set_running_or_notify_cancel() {
-  const std::uint32_t s = word() & kStateMask;
-  if (s == kPending || s == kCancelled) {
-    if (try_claim()) return true;
-    const std::uint32_t now = word() & kStateMask;
-    if (now == kCancelled || now == kCancelledNotified) return false;
-  } else if (s == kCancelledNotified) {
-    return false;
+  // Python's transitions, each decided by one CAS: PENDING -> RUNNING (true),
+  // CANCELLED -> CANCELLED_AND_NOTIFIED (false); RUNNING, FINISHED and
+  // CANCELLED_AND_NOTIFIED (a second call after a cancel) raise.
+  std::uint32_t w = word_.load(std::memory_order_acquire);
+  for (;;) {
+    const std::uint32_t s = w & kStateMask;
+    std::uint32_t to;
+    if (s == kPending) {
+      to = (w & ~kStateMask) | kRunning;
+    } else if (s == kCancelled) {
+      to = (w & ~kStateMask) | kCancelledNotified;
+    } else {
+      throw RuntimeError("Future in unexpected state");
+    }
+    if (word_.compare_exchange_weak(w, to, std::memory_order_acq_rel, std::memory_order_acquire)) {
+      return s == kPending;
+    }
   }
-  throw RuntimeError("Future in unexpected state");
 }
 
 bool FutureStateBase::try_begin_complete() noexcept {
@@ -211,6 +255,8 @@ void FutureStateBase::end_complete() noexcept {
 }
 
 void FutureStateBase::set_exception(std::exception_ptr e) {
+  if (e == nullptr)
+    throw ValueError("set_exception() needs an exception, got a null exception_ptr");
   begin_complete();
   complete_exception(std::move(e));
 }
@@ -393,4 +439,46 @@ void wait_states(const std::vector<FutureStateBase*>& states, Deadline deadline,
 }
 
 }  // namespace detail
+
+// ---------------------------------------------------------------- Task
+
+detail::FutureStateBase& Task::state() const {
+  if (s_ == nullptr) detail::FutureStateBase::throw_empty();
+  return *s_;
+}
+
+void Task::drop() noexcept {
+  if (detail::FutureStateBase* s = std::exchange(s_, nullptr)) {
+    s->cancel();
+    s->release();
+  }
+}
+
+bool Task::run() {
+  detail::FutureStateBase& s = state();
+  s_ = nullptr;
+  const bool claimed = s.try_claim();
+  if (claimed) s.run_claimed();
+  s.release();
+  return claimed;
+}
+
+bool Task::fail(std::exception_ptr e) {
+  if (!e) throw ValueError("Task::fail needs an exception");
+  detail::FutureStateBase& s = state();
+  s_ = nullptr;
+  const bool failed = s.try_begin_complete();
+  if (failed) s.complete_exception(std::move(e));
+  s.release();
+  return failed;
+}
+
+bool Task::cancel() {
+  return state().cancel();
+}
+
+bool Task::cancelled() const {
+  return state().cancelled();
+}
+
 }  // namespace spindle

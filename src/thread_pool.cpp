@@ -1,0 +1,589 @@
+// ThreadPoolExecutor: a FIFO of task blocks (intrusive, guarded by one
+// Lock), lazily started spindle::Thread workers that park on a sequence word
+// when idle, the process-exit hook that drains every live pool (C103), and
+// the fork handlers that reset every live pool in a child process.
+#include <pthread.h>
+#include <sched.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdio>
+#include <iterator>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "spindle/futures.hpp"
+#include "spindle/thread.hpp"
+
+namespace spindle {
+namespace detail {
+
+namespace {
+
+constexpr const char* kBrokenMessage =
+    "A thread initializer failed, the thread pool is not usable anymore";
+
+int default_max_workers() {
+  int cpus = 0;
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof set, &set) == 0) cpus = CPU_COUNT(&set);
+  if (cpus <= 0) cpus = static_cast<int>(std::thread::hardware_concurrency());
+  if (cpus <= 0) cpus = 1;
+  return std::min(32, cpus + 4);
+}
+
+// At most half the CPUs (at least one) spin for work at a time.
+std::uint32_t spinner_limit() {
+  cpu_set_t set;
+  int cpus = 0;
+  if (sched_getaffinity(0, sizeof set, &set) == 0) cpus = CPU_COUNT(&set);
+  return static_cast<std::uint32_t>(std::max(1, cpus / 2));
+}
+
+// Cancels and releases a detached list of task blocks (outside every lock:
+// cancel() runs done-callbacks, which may submit).
+void cancel_list(FutureStateBase* list) noexcept {
+  while (list != nullptr) {
+    FutureStateBase* next = std::exchange(list->next_, nullptr);
+    list->cancel();
+    list->release();
+    list = next;
+  }
+}
+
+}  // namespace
+
+class PoolCore : public std::enable_shared_from_this<PoolCore> {
+ public:
+  static constexpr std::uint32_t kShutdown = 1;  // shutdown() was called
+  static constexpr std::uint32_t kExiting = 2;   // the process exit hook ran
+
+  /// One worker thread. Owned by the core (workers_, or forgotten_ after a
+  /// fork); the thread's body gets a pointer to it.
+  struct Worker {
+    explicit Worker(PoolCore* p) noexcept : pool(p) {}
+    PoolCore* const pool;
+    std::unique_ptr<Thread> thread;
+    // True while this worker is inside shutdown(wait) or the exit hook of
+    // its own pool; written under lock_. Another worker in the same position
+    // does not wait for it (see join_workers).
+    std::atomic<bool> in_shutdown{false};
+  };
+
+  PoolCore(int max_workers, std::string prefix, std::function<void()> initializer)
+      : max_workers_(max_workers),
+        prefix_(std::move(prefix)),
+        initializer_(std::move(initializer)) {}
+  ~PoolCore();
+
+  void submit(FutureStateBase* task);
+  /// `may_throw`: false for the destructor (no "cannot join current thread").
+  void shutdown(bool wait, bool cancel_futures, bool may_throw);
+  void close_for_exit();
+
+  int max_workers() const noexcept { return max_workers_; }
+  const std::string& prefix() const noexcept { return prefix_; }
+  int num_threads() const noexcept { return nthreads_.load(std::memory_order_relaxed); }
+
+  // The registry's intrusive list (guarded by the registry's lock).
+  PoolCore* reg_prev_ = nullptr;
+  PoolCore* reg_next_ = nullptr;
+  bool registered_ = false;
+
+  /// The fork child handler's part: see ThreadPoolExecutor ("fork()").
+  void after_fork_in_child() noexcept;
+
+ private:
+  void start_worker_locked();
+  void worker_main(Worker* self);
+  FutureStateBase* pop(bool& closed);
+  void wait_for_work();
+  bool work_or_closed() const noexcept;
+  void wake_one_if_needed() noexcept;
+  void wake_all() noexcept {
+    seq_.fetch_add(1, std::memory_order_release);
+    unpark_all(seq_);
+  }
+  void initializer_failed();
+  Worker* calling_worker() const noexcept;
+  /// Waits for every worker but `self` (the calling worker, or null) and
+  /// those inside shutdown or the exit hook.
+  void join_workers(Worker* self);
+
+  const int max_workers_;
+  const std::string prefix_;
+  const std::function<void()> initializer_;
+
+  Lock lock_;  // guards the queue, broken_, workers_, orphans_ and the closed_ bits' writes
+  std::atomic<FutureStateBase*> head_{nullptr};  // atomic only for idle workers' peeks
+  FutureStateBase* tail_ = nullptr;
+  std::atomic<std::uint32_t> closed_{0};
+  bool broken_ = false;
+  // Only grows, and only before closed_ is set (so a shutdown that has set
+  // closed_ under lock_ may walk it without the lock). Reset only in a
+  // forked child, where no other thread runs.
+  std::vector<std::unique_ptr<Worker>> workers_;
+  std::vector<std::unique_ptr<Worker>> forgotten_;  // the parent's, in a forked child
+  FutureStateBase* orphans_ = nullptr;              // the parent's queued tasks, in a forked child
+  std::atomic<int> nthreads_{0};
+
+  // Python's _idle_semaphore: workers that went idle; submit() takes one
+  // instead of starting a worker.
+  alignas(64) std::atomic<std::uint32_t> idle_{0};
+  // Idle workers park on seq_; submit() bumps it and wakes one when
+  // sleepers_ says someone may be parked.
+  alignas(64) std::atomic<std::uint32_t> seq_{0};
+  std::atomic<std::uint32_t> sleepers_{0};
+  alignas(64) std::atomic<std::uint32_t> spinning_{0};
+  const std::uint32_t max_spinners_ = spinner_limit();
+  static constexpr int kIdleSpinRounds = 16;
+};
+
+namespace {
+
+// The worker record of the calling thread, if it is a pool worker.
+thread_local PoolCore::Worker* tls_worker = nullptr;
+
+// Every live pool: for the process-exit hook and for the fork handlers.
+// Never destroyed (used during exit and in forked children).
+struct PoolRegistry {
+  Lock lock;  // guards the list and `exiting`; held across fork() (prepare..parent/child)
+  PoolCore* head = nullptr;
+  bool exiting = false;
+  // Guards `hooked`. register_atexit is called under this lock, never under
+  // `lock`, so the fork prepare handler never waits for the thread layer.
+  Lock hook_lock;
+  bool hooked = false;
+};
+PoolRegistry& registry() {
+  static auto* r = new PoolRegistry;
+  return *r;
+}
+
+void exit_all_pools() {
+  std::vector<std::shared_ptr<PoolCore>> live;
+  {
+    PoolRegistry& r = registry();
+    std::scoped_lock guard(r.lock);
+    r.exiting = true;
+    for (PoolCore* p = r.head; p != nullptr; p = p->reg_next_) {
+      if (auto sp = p->weak_from_this().lock()) live.push_back(std::move(sp));
+    }
+  }
+  for (auto& p : live) p->close_for_exit();
+}
+
+// Python registers os.register_at_fork(before=lock.acquire,
+// after_in_parent=lock.release, after_in_child=lock._at_fork_reinit) for
+// its global shutdown lock only. spindle holds the registry's lock across
+// the fork, so the list of pools is whole in the child, and resets every
+// listed pool there. Nobody blocks while holding the registry's lock, so the
+// prepare handler cannot deadlock.
+void fork_prepare() noexcept {
+  registry().lock.acquire();
+}
+void fork_parent() noexcept {
+  try {
+    registry().lock.release();
+  } catch (...) {
+  }
+}
+void fork_child() noexcept {
+  PoolRegistry& r = registry();
+  for (PoolCore* p = r.head; p != nullptr; p = p->reg_next_) p->after_fork_in_child();
+  try {
+    r.lock.release();
+  } catch (...) {
+  }
+}
+
+// Registers `core`; false if the process exit has already begun.
+bool register_pool(const std::shared_ptr<PoolCore>& core) {
+  static const bool fork_handlers_installed =
+      pthread_atfork(fork_prepare, fork_parent, fork_child) == 0;
+  (void)fork_handlers_installed;
+  PoolRegistry& r = registry();
+  bool exit_begun = false;
+  {
+    std::scoped_lock guard(r.hook_lock);
+    if (!r.hooked) {
+      try {
+        register_atexit(exit_all_pools);
+        r.hooked = true;
+      } catch (const RuntimeError&) {
+        exit_begun = true;
+      }
+    }
+  }
+  std::scoped_lock guard(r.lock);
+  if (exit_begun) r.exiting = true;
+  if (r.exiting) return false;
+  PoolCore* p = core.get();
+  p->reg_next_ = r.head;
+  if (r.head != nullptr) r.head->reg_prev_ = p;
+  r.head = p;
+  p->registered_ = true;
+  return true;
+}
+
+void unregister_pool(PoolCore* p) noexcept {
+  PoolRegistry& r = registry();
+  std::scoped_lock guard(r.lock);
+  (p->reg_prev_ ? p->reg_prev_->reg_next_ : r.head) = p->reg_next_;
+  if (p->reg_next_ != nullptr) p->reg_next_->reg_prev_ = p->reg_prev_;
+  p->reg_prev_ = p->reg_next_ = nullptr;
+  p->registered_ = false;
+}
+
+}  // namespace
+
+PoolCore::~PoolCore() {
+  if (registered_) unregister_pool(this);
+  cancel_list(orphans_);
+}
+
+PoolCore::Worker* PoolCore::calling_worker() const noexcept {
+  Worker* w = tls_worker;
+  return w != nullptr && w->pool == this ? w : nullptr;
+}
+
+void PoolCore::submit(FutureStateBase* task) {
+  FutureStateBase* orphans = nullptr;
+  {
+    std::scoped_lock guard(lock_);
+    if (broken_) throw BrokenThreadPool(kBrokenMessage);
+    const std::uint32_t closed = closed_.load(std::memory_order_relaxed);
+    if (closed & kShutdown) throw RuntimeError("cannot schedule new futures after shutdown");
+    if (closed & kExiting)
+      throw RuntimeError("cannot schedule new futures after interpreter shutdown");
+    if (orphans_ != nullptr) [[unlikely]]
+      orphans = std::exchange(orphans_, nullptr);
+    task->next_ = nullptr;
+    if (tail_ != nullptr) {
+      tail_->next_ = task;
+    } else {
+      head_.store(task, std::memory_order_relaxed);
+    }
+    tail_ = task;
+    // Python's _adjust_thread_count: reuse an idle worker, else start one.
+    std::uint32_t idle = idle_.load(std::memory_order_relaxed);
+    while (idle > 0 && !idle_.compare_exchange_weak(idle, idle - 1, std::memory_order_relaxed)) {
+    }
+    if (idle == 0 && static_cast<int>(workers_.size()) < max_workers_) {
+      try {
+        start_worker_locked();
+      } catch (...) {
+        // The task stays queued; an existing worker (if any) will run it.
+        if (workers_.empty()) {
+          head_.store(nullptr, std::memory_order_relaxed);
+          tail_ = nullptr;
+          orphans_ = orphans;  // cancelled by the next submit or shutdown
+          throw;
+        }
+      }
+    }
+  }
+  wake_one_if_needed();
+  if (orphans != nullptr) [[unlikely]]
+    cancel_list(orphans);
+}
+
+void PoolCore::start_worker_locked() {
+  const std::string name = prefix_ + "_" + std::to_string(workers_.size());
+  workers_.reserve(workers_.size() + 1);  // so that a started worker is always recorded
+  auto w = std::make_unique<Worker>(this);
+  w->thread = std::make_unique<Thread>(
+      ThreadOptions{.name = name, .daemon = false},
+      [core = shared_from_this(), self = w.get()] { core->worker_main(self); });
+  w->thread->start();
+  workers_.push_back(std::move(w));
+  nthreads_.fetch_add(1, std::memory_order_relaxed);
+}
+
+FutureStateBase* PoolCore::pop(bool& closed) {
+  std::scoped_lock guard(lock_);
+  FutureStateBase* t = head_.load(std::memory_order_relaxed);
+  if (t != nullptr) {
+    head_.store(t->next_, std::memory_order_relaxed);
+    if (t->next_ == nullptr) tail_ = nullptr;
+    t->next_ = nullptr;
+  }
+  closed = closed_.load(std::memory_order_relaxed) != 0;
+  return t;
+}
+
+bool PoolCore::work_or_closed() const noexcept {
+  return head_.load(std::memory_order_relaxed) != nullptr ||
+         closed_.load(std::memory_order_relaxed) != 0;
+}
+
+void PoolCore::wait_for_work() {
+  // An idle worker first spins (briefly yielding the CPU between rounds)
+  // while few others do: tiny tasks then flow without a system call on
+  // either side, because submit() wakes nobody while a spinner is looking.
+  // Measured in bench/bench_futures.cpp: without it every submit paid a
+  // futex wake and every worker a futex wait.
+  std::uint32_t spinners = spinning_.load(std::memory_order_relaxed);
+  const bool spin =
+      spinners < max_spinners_ &&
+      spinning_.compare_exchange_strong(spinners, spinners + 1, std::memory_order_seq_cst);
+  if (spin) {
+    for (int round = 0; round < kIdleSpinRounds; ++round) {
+      for (int i = 0; i < 64; ++i) {
+        if (work_or_closed()) {
+          spinning_.fetch_sub(1, std::memory_order_seq_cst);
+          return;
+        }
+        cpu_relax();
+      }
+      std::this_thread::yield();
+    }
+  }
+  const std::uint32_t key = seq_.load(std::memory_order_acquire);
+  sleepers_.fetch_add(1, std::memory_order_seq_cst);
+  if (spin) spinning_.fetch_sub(1, std::memory_order_seq_cst);
+  bool ready;
+  {
+    std::scoped_lock guard(lock_);
+    ready = work_or_closed();
+  }
+  if (!ready) park(seq_, key, Deadline::never(), WaitSite{"ThreadPoolExecutor.idle", this});
+  sleepers_.fetch_sub(1, std::memory_order_relaxed);
+}
+
+void PoolCore::wake_one_if_needed() noexcept {
+  // Dekker with wait_for_work(): a worker counts itself a sleeper (and only
+  // then stops spinning) before it looks at the queue under lock_; we look
+  // at the counters after pushing under lock_. Either it sees the task or
+  // we see it.
+  if (spinning_.load(std::memory_order_seq_cst) != 0) return;
+  if (sleepers_.load(std::memory_order_seq_cst) == 0) return;
+  seq_.fetch_add(1, std::memory_order_release);
+  unpark_one(seq_);
+}
+
+void PoolCore::worker_main(Worker* self) {
+  tls_worker = self;
+  struct ClearTls {
+    ~ClearTls() { tls_worker = nullptr; }  // the record may die with the core after return
+  } clear_tls;
+  if (initializer_) {
+    try {
+      initializer_();
+    } catch (...) {
+      std::string what = "unknown exception";
+      try {
+        throw;
+      } catch (const std::exception& e) {
+        what = e.what();
+      } catch (...) {
+      }
+      std::fprintf(stderr, "Exception in initializer:\n%s\n", what.c_str());
+      std::fflush(stderr);
+      initializer_failed();
+      return;
+    }
+  }
+  bool announced = false;
+  for (;;) {
+    bool closed = false;
+    FutureStateBase* task = pop(closed);
+    if (task != nullptr) {
+      announced = false;
+      // More queued and nobody looking: hand a wake-up on, so that work
+      // spreads over the workers without the submitter paying for it.
+      if (head_.load(std::memory_order_relaxed) != nullptr) wake_one_if_needed();
+      if (task->try_claim()) task->run_claimed();
+      task->release();
+      continue;
+    }
+    if (closed) return;  // queue empty and no more work can come
+    if (!announced) {
+      idle_.fetch_add(1, std::memory_order_relaxed);
+      announced = true;
+    }
+    wait_for_work();
+  }
+}
+
+void PoolCore::initializer_failed() {
+  FutureStateBase* list;
+  {
+    std::scoped_lock guard(lock_);
+    broken_ = true;
+    list = head_.exchange(nullptr, std::memory_order_relaxed);
+    tail_ = nullptr;
+  }
+  while (list != nullptr) {
+    FutureStateBase* next = std::exchange(list->next_, nullptr);
+    if (list->try_begin_complete()) {
+      list->complete_exception(std::make_exception_ptr(BrokenThreadPool(kBrokenMessage)));
+    }
+    list->release();
+    list = next;
+  }
+}
+
+void PoolCore::shutdown(bool wait, bool cancel_futures, bool may_throw) {
+  Worker* const self = calling_worker();
+  FutureStateBase* list = nullptr;
+  {
+    std::scoped_lock guard(lock_);
+    closed_.fetch_or(kShutdown, std::memory_order_relaxed);
+    list = std::exchange(orphans_, nullptr);
+    if (cancel_futures) {
+      FutureStateBase* queued = head_.exchange(nullptr, std::memory_order_relaxed);
+      if (queued != nullptr) {
+        tail_->next_ = list;  // the queue's own order first
+        list = queued;
+      }
+      tail_ = nullptr;
+    }
+    if (wait && self != nullptr) self->in_shutdown.store(true, std::memory_order_relaxed);
+  }
+  wake_all();
+  // Cancel outside the lock: cancel() runs done-callbacks, which may submit.
+  cancel_list(list);
+  if (!wait) return;
+  join_workers(self);
+  if (self != nullptr && may_throw) throw RuntimeError("cannot join current thread");
+}
+
+void PoolCore::close_for_exit() {
+  Worker* const self = calling_worker();
+  FutureStateBase* list = nullptr;
+  {
+    std::scoped_lock guard(lock_);
+    closed_.fetch_or(kExiting, std::memory_order_relaxed);
+    list = std::exchange(orphans_, nullptr);
+    if (self != nullptr) self->in_shutdown.store(true, std::memory_order_relaxed);
+  }
+  wake_all();
+  cancel_list(list);
+  join_workers(self);
+}
+
+void PoolCore::join_workers(Worker* self) {
+  // workers_ no longer grows: closed_ was set under lock_ before we got here.
+  //
+  // No two workers wait for each other: a worker marks itself in_shutdown
+  // under lock_ before it looks at the others' marks, so of two workers in
+  // here, the one that marked itself second sees the first one's mark and
+  // skips it. (Python joins its threads in set order and raises on reaching
+  // the caller; the first worker in that order waits for no one.) Threads
+  // that are not workers of this pool are never waited for.
+  for (auto& w : workers_) {
+    if (w.get() == self || w->in_shutdown.load(std::memory_order_relaxed)) continue;
+    w->thread->join();
+  }
+  if (self != nullptr) {
+    std::scoped_lock guard(lock_);
+    self->in_shutdown.store(false, std::memory_order_relaxed);
+  }
+}
+
+void PoolCore::after_fork_in_child() noexcept {
+  // Only the forking thread exists here. The pool's lock may have been held
+  // by a thread that is gone, in the middle of an update ("torn").
+  const bool torn = lock_.locked();
+  std::destroy_at(&lock_);
+  std::construct_at(&lock_);
+  // The parent's queued tasks are not run here; the next submit, shutdown
+  // or exit cancels the child's copies of their futures (outside this
+  // handler: cancel() runs callbacks). Following head_ is safe even when
+  // torn: every update keeps the chain from head_ made of queued blocks.
+  FutureStateBase* queued = head_.exchange(nullptr, std::memory_order_relaxed);
+  if (queued != nullptr) {
+    FutureStateBase* last = queued;
+    while (last->next_ != nullptr) last = last->next_;
+    last->next_ = orphans_;
+    orphans_ = queued;
+  }
+  tail_ = nullptr;
+  // Forget the workers: they do not exist here, so they are never joined.
+  // A worker that called fork() itself is the child's thread: keep it.
+  Worker* const survivor = calling_worker();
+  if (torn) {
+    // A worker may have been being added: don't read the list, abandon it
+    // (leaked), and own the survivor's record afresh.
+    std::construct_at(&workers_);
+    if (survivor != nullptr) {
+      try {
+        workers_.emplace_back(survivor);
+      } catch (...) {
+        // Not recorded: the pool will not wait for it.
+      }
+    }
+  } else {
+    // Keep the records allocated (forgotten_), so that nothing that still
+    // points at them dangles.
+    std::unique_ptr<Worker> kept;
+    for (auto& w : workers_) {
+      if (w.get() == survivor) kept = std::move(w);
+    }
+    try {
+      forgotten_.insert(forgotten_.end(), std::make_move_iterator(workers_.begin()),
+                        std::make_move_iterator(workers_.end()));
+    } catch (...) {
+      for (auto& w : workers_) (void)w.release();
+    }
+    workers_.clear();
+    if (kept) {
+      try {
+        workers_.push_back(std::move(kept));  // capacity is there: no allocation
+      } catch (...) {
+        (void)kept.release();
+      }
+    }
+  }
+  nthreads_.store(static_cast<int>(workers_.size()), std::memory_order_relaxed);
+  idle_.store(0, std::memory_order_relaxed);
+  sleepers_.store(0, std::memory_order_relaxed);
+  spinning_.store(0, std::memory_order_relaxed);
+}
+
+}  // namespace detail
+
+ThreadPoolExecutor::ThreadPoolExecutor(ThreadPoolOptions options) {
+  int max_workers = detail::default_max_workers();
+  if (options.max_workers) {
+    if (*options.max_workers <= 0) throw ValueError("max_workers must be greater than 0");
+    max_workers = *options.max_workers;
+  }
+  std::string prefix = std::move(options.thread_name_prefix);
+  if (prefix.empty()) {
+    static std::atomic<unsigned> counter{0};
+    prefix =
+        "ThreadPoolExecutor-" + std::to_string(counter.fetch_add(1, std::memory_order_relaxed));
+  }
+  core_ = std::make_shared<detail::PoolCore>(max_workers, std::move(prefix),
+                                             std::move(options.initializer));
+  if (!detail::register_pool(core_)) core_->close_for_exit();
+}
+
+ThreadPoolExecutor::~ThreadPoolExecutor() {
+  retire();
+  core_->shutdown(true, false, false);
+}
+
+void ThreadPoolExecutor::shutdown(bool wait, bool cancel_futures) {
+  core_->shutdown(wait, cancel_futures, true);
+}
+int ThreadPoolExecutor::max_workers() const noexcept {
+  return core_->max_workers();
+}
+const std::string& ThreadPoolExecutor::thread_name_prefix() const noexcept {
+  return core_->prefix();
+}
+int ThreadPoolExecutor::num_threads() const noexcept {
+  return core_->num_threads();
+}
+void ThreadPoolExecutor::schedule(Task task) {
+  core_->submit(detail::TaskAccess::peek(task));  // takes the reference only if it does not throw
+  (void)detail::TaskAccess::release(task);
+}
+
+}  // namespace spindle
