@@ -158,7 +158,8 @@
 
 #include "spindle/detail/process_codec.hpp"
 #include "spindle/errors.hpp"
-#include "spindle/futures.hpp"
+#include "spindle/executor.hpp"
+#include "spindle/future.hpp"
 #include "spindle/process.hpp"
 
 namespace spindle::detail::mpi {
@@ -226,10 +227,12 @@ void finalize();
 /// "chunksize must be >= 1.").
 using MPIMapOptions = ProcessMapOptions;
 
-/// The range MPIPoolExecutor::map returns: ProcessPoolExecutor::map's
-/// (results in input order, C101; a chunk's exception is thrown when the
-/// chunk is reached; dropping the range cancels the chunks not yet
-/// dispatched).
+/// The range MPIPoolExecutor::map returns: ProcessPoolExecutor::map's, with
+/// its rules (C101): results in input order; begin() starts it; a chunk's
+/// exception is thrown when the chunk is reached, and a result not ready by
+/// the deadline throws TimeoutError, either ending the range; dropping a
+/// started range cancels the chunks not yet dispatched; dropping one never
+/// started cancels nothing.
 template <class R>
 using MPIMapResults = ProcessMapResults<R>;
 
@@ -303,7 +306,7 @@ class MPIPoolExecutor {
   /// at finalize()). Calling it again is allowed (C92).
   void shutdown(bool wait = true, bool cancel_futures = false);
 
-  /// The number of worker ranks (mpi4py's num_workers): world_size() - 1.
+  /// The number of worker ranks (mpi4py 4's num_workers): world_size() - 1.
   [[nodiscard]] int num_workers() const noexcept;
 
  private:
@@ -325,7 +328,8 @@ auto MPIPoolExecutor::map_impl(const MPIMapOptions& opt, F&& fn, Rs&&... rs) {
                   "map() needs a function that returns a value; use submit() for void");
     using Item = std::tuple<wire_t<std::ranges::range_reference_t<Rs>>...>;
     if (opt.chunksize < 1) throw ValueError("chunksize must be >= 1.");
-    const std::optional<std::chrono::steady_clock::time_point> deadline = map_deadline(opt);
+    const detail::Deadline deadline =
+        opt.timeout ? detail::future_deadline(*opt.timeout) : detail::Deadline::never();
     constexpr Entry entry = &chunk_entry<F, wire_t<std::ranges::range_reference_t<Rs>>...>;
     std::deque<Future<std::vector<R>>> fs;
     std::vector<Item> chunk;
@@ -355,9 +359,13 @@ auto MPIPoolExecutor::map_impl(const MPIMapOptions& opt, F&& fn, Rs&&... rs) {
       if (static_cast<long>(chunk.size()) == opt.chunksize) flush();
     }
     if (!chunk.empty()) flush();
-    return MPIMapResults<R>(std::move(fs), deadline);
+    using Chunks = MapResults<std::vector<R>>;
+    return detail::FutureAccess::make<MPIMapResults<R>>(
+        std::make_unique<Chunks>(detail::FutureAccess::make<Chunks>(
+            std::move(fs), std::unique_ptr<detail::MapSource<std::vector<R>>>(),
+            std::shared_ptr<detail::ExecutorAnchor>(), deadline)));
   } else {
-    return MPIMapResults<int>({}, std::nullopt);  // unreachable: the checks failed
+    return detail::FutureAccess::make<MPIMapResults<int>>(nullptr);  // unreachable: the checks failed
   }
 }
 
