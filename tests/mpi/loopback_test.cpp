@@ -3,7 +3,6 @@
 // the worker loop are the ones MPI runs; this is where ThreadSanitizer and
 // LeakSanitizer see them (Open MPI cannot run under ThreadSanitizer, and
 // leaks in its own libraries hide ours under LeakSanitizer).
-#define SPINDLE_MPI_SUITE MPIPoolExecutorLoopback
 #define SPINDLE_MPI_LOOPBACK 1
 #include "scenarios.hpp"
 
@@ -22,7 +21,7 @@ class LoopbackWorld : public ::testing::Environment {
 using mpi_scenarios::square;
 using mpi_scenarios::wait_for_gate;
 
-TEST(MPIPoolExecutorLoopback, without_init_the_constructor_says_to_call_init) {
+TEST(MPIPoolExecutor, without_init_the_constructor_says_to_call_init) {
   spindle::detail::mpi::stop_loopback();
   EXPECT_EQ(spindle::mpi::worker_count(), 0);
   try {
@@ -38,7 +37,7 @@ TEST(MPIPoolExecutorLoopback, without_init_the_constructor_says_to_call_init) {
 
 // As at finalize() and process exit: the work queued first completes, then
 // the workers leave; an executor that outlives the client says so.
-TEST(MPIPoolExecutorLoopback, stopping_the_client_completes_queued_work_first) {
+TEST(MPIPoolExecutor, stopping_the_client_completes_queued_work_first) {
   spindle_test::Watchdog wd("stop with work queued");
   auto pool = std::make_unique<spindle::mpi::MPIPoolExecutor>();
   std::vector<spindle::Future<long>> fs;

@@ -1,7 +1,6 @@
 // MPIPoolExecutor under mpirun: rank 0 runs these tests, the other ranks
 // are the workers (CTest starts this program with mpirun -n 4 and -n 3; with
 // -n 1 and without mpirun only the one-rank test has something to check).
-#define SPINDLE_MPI_SUITE MPIPoolExecutor
 #include "scenarios.hpp"
 
 namespace {

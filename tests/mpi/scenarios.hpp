@@ -2,8 +2,9 @@
 // mpi_test.cpp, which runs under mpirun with real worker ranks, and by
 // loopback_test.cpp, whose workers are threads of the test process (the
 // same client and worker loop over an in-memory wire, so that the client's
-// threads run under ThreadSanitizer, which cannot run Open MPI). The
-// includer defines SPINDLE_MPI_SUITE, the test suite's name.
+// threads run under ThreadSanitizer, which cannot run Open MPI). The test
+// names are the same in both programs; CTest names the loopback ones
+// "loopback.MPIPoolExecutor.*".
 //
 // Task functions are plain functions: they cross to the workers by address.
 #pragma once
@@ -28,10 +29,6 @@
 #include "spindle/mpi.hpp"
 #include "spindle/process.hpp"
 #include "support.hpp"
-
-#ifndef SPINDLE_MPI_SUITE
-#error "define SPINDLE_MPI_SUITE before including scenarios.hpp"
-#endif
 
 namespace mpi_scenarios {
 
@@ -120,7 +117,7 @@ inline void open_gate(const std::string& gate) {
     if (spindle::mpi::worker_count() == 0) GTEST_SKIP() << "no worker ranks"; \
   } while (0)
 
-TEST(SPINDLE_MPI_SUITE, submit_runs_the_function_on_a_worker_and_returns_its_result) {
+TEST(MPIPoolExecutor, submit_runs_the_function_on_a_worker_and_returns_its_result) {
   SPINDLE_NEEDS_WORKERS();
   Watchdog wd("submit");
   MPIPoolExecutor pool;
@@ -135,7 +132,7 @@ TEST(SPINDLE_MPI_SUITE, submit_runs_the_function_on_a_worker_and_returns_its_res
   EXPECT_EQ(pool.submit([](int x) { return x + 1; }, 41).result(), 42);
 }
 
-TEST(SPINDLE_MPI_SUITE, tasks_are_spread_over_every_worker_rank) {
+TEST(MPIPoolExecutor, tasks_are_spread_over_every_worker_rank) {
   SPINDLE_NEEDS_WORKERS();
   Watchdog wd("spread");
   MPIPoolExecutor pool;
@@ -157,7 +154,7 @@ TEST(SPINDLE_MPI_SUITE, tasks_are_spread_over_every_worker_rank) {
   std::filesystem::remove(gate);
 }
 
-TEST(SPINDLE_MPI_SUITE, ten_thousand_tiny_tasks_sum_exactly) {
+TEST(MPIPoolExecutor, ten_thousand_tiny_tasks_sum_exactly) {
   SPINDLE_NEEDS_WORKERS();
   Watchdog wd("10k tasks");
   MPIPoolExecutor pool;
@@ -170,7 +167,7 @@ TEST(SPINDLE_MPI_SUITE, ten_thousand_tiny_tasks_sum_exactly) {
   EXPECT_EQ(sum, n * (n - 1) / 2);
 }
 
-TEST(SPINDLE_MPI_SUITE, map_with_chunksize_keeps_input_order) {
+TEST(MPIPoolExecutor, map_with_chunksize_keeps_input_order) {
   SPINDLE_NEEDS_WORKERS();
   Watchdog wd("map");
   MPIPoolExecutor pool;
@@ -195,14 +192,14 @@ TEST(SPINDLE_MPI_SUITE, map_with_chunksize_keeps_input_order) {
   EXPECT_EQ(got, (std::vector<long>{111, 222, 333}));
 }
 
-TEST(SPINDLE_MPI_SUITE, map_rejects_a_chunksize_below_one) {
+TEST(MPIPoolExecutor, map_rejects_a_chunksize_below_one) {
   SPINDLE_NEEDS_WORKERS();
   MPIPoolExecutor pool;
   std::vector<long> in{1, 2};
   EXPECT_THROW((void)pool.map(square, in, MPIMapOptions{.chunksize = 0}), spindle::ValueError);
 }
 
-TEST(SPINDLE_MPI_SUITE, C101_map_rethrows_a_task_exception_when_its_result_is_reached) {
+TEST(MPIPoolExecutor, C101_map_rethrows_a_task_exception_when_its_result_is_reached) {
   SPINDLE_NEEDS_WORKERS();
   Watchdog wd("map exception");
   MPIPoolExecutor pool;
@@ -218,7 +215,7 @@ TEST(SPINDLE_MPI_SUITE, C101_map_rethrows_a_task_exception_when_its_result_is_re
   EXPECT_EQ(got, (std::vector<long>{0, 1, 2, 3}));  // the chunk {4, 5} throws before 4
 }
 
-TEST(SPINDLE_MPI_SUITE, standard_and_spindle_exceptions_keep_their_type) {
+TEST(MPIPoolExecutor, standard_and_spindle_exceptions_keep_their_type) {
   SPINDLE_NEEDS_WORKERS();
   Watchdog wd("exceptions");
   MPIPoolExecutor pool;
@@ -234,7 +231,7 @@ TEST(SPINDLE_MPI_SUITE, standard_and_spindle_exceptions_keep_their_type) {
   EXPECT_NE(a.exception(), nullptr);
 }
 
-TEST(SPINDLE_MPI_SUITE, other_exception_types_arrive_as_RemoteError_naming_the_type) {
+TEST(MPIPoolExecutor, other_exception_types_arrive_as_RemoteError_naming_the_type) {
   SPINDLE_NEEDS_WORKERS();
   Watchdog wd("RemoteError");
   MPIPoolExecutor pool;
@@ -251,7 +248,7 @@ TEST(SPINDLE_MPI_SUITE, other_exception_types_arrive_as_RemoteError_naming_the_t
   EXPECT_THROW(pool.submit(throws_parse_error, 2L).result(), std::runtime_error);
 }
 
-TEST(SPINDLE_MPI_SUITE, large_arguments_and_results_cross_intact) {
+TEST(MPIPoolExecutor, large_arguments_and_results_cross_intact) {
   SPINDLE_NEEDS_WORKERS();
   Watchdog wd("large");
   MPIPoolExecutor pool;
@@ -268,7 +265,7 @@ TEST(SPINDLE_MPI_SUITE, large_arguments_and_results_cross_intact) {
   EXPECT_EQ(pool.submit(make_bytes, std::size_t{3} << 20).result(), make_bytes(std::size_t{3} << 20));
 }
 
-TEST(SPINDLE_MPI_SUITE, C91_C92_submit_after_shutdown_throws_and_shutdown_twice_is_allowed) {
+TEST(MPIPoolExecutor, C91_C92_submit_after_shutdown_throws_and_shutdown_twice_is_allowed) {
   SPINDLE_NEEDS_WORKERS();
   MPIPoolExecutor pool;
   Future<long> f = pool.submit(square, 3L);
@@ -286,7 +283,7 @@ TEST(SPINDLE_MPI_SUITE, C91_C92_submit_after_shutdown_throws_and_shutdown_twice_
 }
 
 // gh-119592: shutdown(wait=false) never strands work.
-TEST(SPINDLE_MPI_SUITE, shutdown_without_waiting_still_runs_every_task) {
+TEST(MPIPoolExecutor, shutdown_without_waiting_still_runs_every_task) {
   SPINDLE_NEEDS_WORKERS();
   Watchdog wd("shutdown nowait");
   std::vector<Future<long>> fs;
@@ -301,7 +298,7 @@ TEST(SPINDLE_MPI_SUITE, shutdown_without_waiting_still_runs_every_task) {
 // The client keeps at most 64 tasks on each worker; every task here holds
 // its worker until the gate opens, so everything past 64 per worker is
 // still queued when shutdown(cancel_futures=true) runs.
-TEST(SPINDLE_MPI_SUITE, C93_shutdown_cancel_futures_cancels_what_has_not_been_dispatched) {
+TEST(MPIPoolExecutor, C93_shutdown_cancel_futures_cancels_what_has_not_been_dispatched) {
   SPINDLE_NEEDS_WORKERS();
   Watchdog wd("cancel_futures");
   MPIPoolExecutor pool;
@@ -327,7 +324,7 @@ TEST(SPINDLE_MPI_SUITE, C93_shutdown_cancel_futures_cancels_what_has_not_been_di
   std::filesystem::remove(gate);
 }
 
-TEST(SPINDLE_MPI_SUITE, C96_cancel_stops_a_queued_task_and_not_a_running_one) {
+TEST(MPIPoolExecutor, C96_cancel_stops_a_queued_task_and_not_a_running_one) {
   SPINDLE_NEEDS_WORKERS();
   Watchdog wd("cancel");
   MPIPoolExecutor pool;
@@ -347,7 +344,7 @@ TEST(SPINDLE_MPI_SUITE, C96_cancel_stops_a_queued_task_and_not_a_running_one) {
   std::filesystem::remove(gate);
 }
 
-TEST(SPINDLE_MPI_SUITE, C102_destructor_waits_for_submitted_work) {
+TEST(MPIPoolExecutor, C102_destructor_waits_for_submitted_work) {
   SPINDLE_NEEDS_WORKERS();
   Watchdog wd("destructor");
   const std::string gate = new_gate();
@@ -361,7 +358,7 @@ TEST(SPINDLE_MPI_SUITE, C102_destructor_waits_for_submitted_work) {
   std::filesystem::remove(gate);
 }
 
-TEST(SPINDLE_MPI_SUITE, executors_share_the_workers_at_once_and_in_turn) {
+TEST(MPIPoolExecutor, executors_share_the_workers_at_once_and_in_turn) {
   SPINDLE_NEEDS_WORKERS();
   Watchdog wd("several executors");
   MPIPoolExecutor a;
@@ -382,7 +379,7 @@ TEST(SPINDLE_MPI_SUITE, executors_share_the_workers_at_once_and_in_turn) {
   }
 }
 
-TEST(SPINDLE_MPI_SUITE, wait_and_as_completed_mix_mpi_process_and_thread_futures) {
+TEST(MPIPoolExecutor, wait_and_as_completed_mix_mpi_process_and_thread_futures) {
   SPINDLE_NEEDS_WORKERS();
   Watchdog wd("mixed futures");
   MPIPoolExecutor mpi;
@@ -401,7 +398,7 @@ TEST(SPINDLE_MPI_SUITE, wait_and_as_completed_mix_mpi_process_and_thread_futures
   EXPECT_NE(p.result(), 0);
 }
 
-TEST(SPINDLE_MPI_SUITE, done_callbacks_run_and_may_submit_more_work) {
+TEST(MPIPoolExecutor, done_callbacks_run_and_may_submit_more_work) {
   SPINDLE_NEEDS_WORKERS();
   Watchdog wd("callbacks");
   MPIPoolExecutor pool;
@@ -420,7 +417,7 @@ TEST(SPINDLE_MPI_SUITE, done_callbacks_run_and_may_submit_more_work) {
   EXPECT_EQ(second.load(), 81);
 }
 
-TEST(SPINDLE_MPI_SUITE, shutdown_from_a_done_callback_does_not_wait_for_itself) {
+TEST(MPIPoolExecutor, shutdown_from_a_done_callback_does_not_wait_for_itself) {
   SPINDLE_NEEDS_WORKERS();
   Watchdog wd("shutdown in callback");
   MPIPoolExecutor pool;
@@ -434,7 +431,7 @@ TEST(SPINDLE_MPI_SUITE, shutdown_from_a_done_callback_does_not_wait_for_itself) 
   EXPECT_THROW((void)pool.submit(square, 1L), spindle::RuntimeError);
 }
 
-TEST(SPINDLE_MPI_SUITE, many_threads_submit_at_once) {
+TEST(MPIPoolExecutor, many_threads_submit_at_once) {
   SPINDLE_NEEDS_WORKERS();
   Watchdog wd("concurrent submit");
   MPIPoolExecutor pool;
@@ -456,7 +453,7 @@ TEST(SPINDLE_MPI_SUITE, many_threads_submit_at_once) {
   EXPECT_EQ(total.load(), n * (n - 1) / 2);
 }
 
-TEST(SPINDLE_MPI_SUITE, C95_result_with_a_timeout_throws_TimeoutError_while_the_task_is_held) {
+TEST(MPIPoolExecutor, C95_result_with_a_timeout_throws_TimeoutError_while_the_task_is_held) {
   SPINDLE_NEEDS_WORKERS();
   Watchdog wd("timeout");
   MPIPoolExecutor pool;
