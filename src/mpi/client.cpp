@@ -215,10 +215,10 @@ void Client::run() {
   ::prctl(PR_SET_TIMERSLACK, kTimerSlackNs);
   std::int64_t last_active = Deadline::now_ns();
   std::int64_t sleep_ns = 0;
+  Message m;  // its buffer is reused for the next message
   for (;;) {
     const std::uint64_t seen = gen_.load(std::memory_order_seq_cst);
     bool active = wire_->progress();
-    Message m;
     for (int i = 0; i < 64 && wire_->receive(m); ++i) {
       on_message(m);
       active = true;

@@ -44,12 +44,26 @@ inline constexpr std::size_t kAloneAbove = 64 * 1024;
 /// A batch of small calls or results is sent once it holds this much.
 inline constexpr std::size_t kBatchBytes = 256 * 1024;
 
-/// A received message. `data` holds `size` bytes.
+/// A received message: `data` holds `size` bytes. A wire may receive the
+/// next message into the same buffer when it is large enough (`cap`): fresh
+/// memory costs more than the copy into it on a virtual machine
+/// (docs/design/processes.md measured it).
 struct Message {
   int peer = 0;  // the sender's rank
   int tag = 0;
   std::unique_ptr<char[]> data;
   std::size_t size = 0;
+  std::size_t cap = 0;
+
+  /// Makes room for n bytes, keeping the buffer if it is large enough.
+  char* reserve(std::size_t n) {
+    if (n > cap || !data) {
+      cap = n > 4096 ? n : 4096;
+      data = std::make_unique_for_overwrite<char[]>(cap);
+    }
+    size = n;
+    return data.get();
+  }
 };
 
 /// Bytes on their way out, kept alive by the wire until sent: a batch built

@@ -30,9 +30,8 @@ struct Inbox {
     Message m;
     m.peer = peer;
     m.tag = tag;
-    m.size = n;
-    m.data = std::make_unique_for_overwrite<char[]>(n > 0 ? n : 1);
-    if (n > 0) std::memcpy(m.data.get(), data, n);
+    char* p = m.reserve(n);
+    if (n > 0) std::memcpy(p, data, n);
     std::scoped_lock guard(lock);
     q.push_back(std::move(m));
   }

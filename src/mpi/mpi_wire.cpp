@@ -65,11 +65,10 @@ class MpiClientWire final : public ClientWire {
     if (!flag) return false;
     int n = 0;
     MPI_Get_count(&st, MPI_BYTE, &n);
-    m.data = std::make_unique_for_overwrite<char[]>(n > 0 ? static_cast<std::size_t>(n) : 1);
-    MPI_Recv(m.data.get(), n, MPI_BYTE, st.MPI_SOURCE, st.MPI_TAG, comm_, MPI_STATUS_IGNORE);
+    MPI_Recv(m.reserve(static_cast<std::size_t>(n)), n, MPI_BYTE, st.MPI_SOURCE, st.MPI_TAG, comm_,
+             MPI_STATUS_IGNORE);
     m.peer = st.MPI_SOURCE;
     m.tag = st.MPI_TAG;
-    m.size = static_cast<std::size_t>(n);
     return true;
   }
 
@@ -93,14 +92,10 @@ class MpiWorkerWire final : public WorkerWire {
     if (!flag) return false;
     int n = 0;
     MPI_Get_count(&st, MPI_BYTE, &n);
-    if (static_cast<std::size_t>(n) > cap_ || !m.data) {
-      cap_ = std::max<std::size_t>(static_cast<std::size_t>(n), 4096);
-      m.data = std::make_unique_for_overwrite<char[]>(cap_);
-    }
-    MPI_Recv(m.data.get(), n, MPI_BYTE, 0, st.MPI_TAG, comm_, MPI_STATUS_IGNORE);
+    MPI_Recv(m.reserve(static_cast<std::size_t>(n)), n, MPI_BYTE, 0, st.MPI_TAG, comm_,
+             MPI_STATUS_IGNORE);
     m.peer = 0;
     m.tag = st.MPI_TAG;
-    m.size = static_cast<std::size_t>(n);
     return true;
   }
 
@@ -110,7 +105,6 @@ class MpiWorkerWire final : public WorkerWire {
 
  private:
   MPI_Comm comm_;
-  std::size_t cap_ = 0;
 };
 
 // The state of MPI in this process, as init() left it.
