@@ -16,7 +16,7 @@ namespace spindle::detail::process {
 
 namespace {
 constexpr std::size_t kHeader = sizeof(FrameHeader);
-constexpr std::size_t kInitialBuffer = 64 * 1024;
+constexpr std::size_t kInitialBuffer = std::size_t{64} * 1024;
 // Inline payloads are at most kInlineLimit bytes, except an initializer's
 // call, which is always inline; anything beyond this is a corrupt stream.
 constexpr std::uint64_t kMaxInline = 1ull << 30;
@@ -99,13 +99,15 @@ bool Reader::next(FrameView& out) {
   if (tail_ - head_ < kHeader) return false;
   FrameHeader h;
   std::memcpy(&h, buf_.data() + head_, kHeader);
-  if (h.kind < kInit || h.kind > kInitFailed || (h.flags & ~kInFd) != 0)
+  if (h.kind < kInit || h.kind > kInitFailed || (h.flags & ~kInFd) != 0) {
     throw RuntimeError("ProcessPoolExecutor: malformed message from another process");
+  }
   if ((h.flags & kInFd) != 0) {
     // The descriptor was sent with the header's first bytes, so it is here.
-    if (fds_.empty())
+    if (fds_.empty()) {
       throw RuntimeError(
           "ProcessPoolExecutor: a message from another process lacks its descriptor");
+    }
     out.header = h;
     out.data = nullptr;
     out.fd = fds_.front();
@@ -131,7 +133,7 @@ namespace {
 // Payloads up to this size are copied into the open segment; a segment
 // stops taking frames at kSegmentMax bytes.
 constexpr std::size_t kCoalesce = 4096;
-constexpr std::size_t kSegmentMax = 64 * 1024;
+constexpr std::size_t kSegmentMax = std::size_t{64} * 1024;
 }  // namespace
 
 void Writer::push(std::uint32_t kind, std::uint64_t aux, Payload payload) {

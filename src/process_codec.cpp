@@ -124,11 +124,14 @@ ShmBuffer take_shm_buffer(std::size_t need) {
     // The smallest that fits, else the largest (grown below).
     const std::size_t none = c.kept.size();
     std::size_t pick = none;
-    for (std::size_t i = 0; i < c.kept.size(); ++i)
+    for (std::size_t i = 0; i < c.kept.size(); ++i) {
       if (c.kept[i].cap >= need && (pick == none || c.kept[i].cap < c.kept[pick].cap)) pick = i;
-    if (pick == none)
-      for (std::size_t i = 0; i < c.kept.size(); ++i)
+    }
+    if (pick == none) {
+      for (std::size_t i = 0; i < c.kept.size(); ++i) {
         if (pick == none || c.kept[i].cap > c.kept[pick].cap) pick = i;
+      }
+    }
     if (pick < c.kept.size()) {
       b = c.kept[pick];
       c.kept.erase(c.kept.begin() + static_cast<std::ptrdiff_t>(pick));
@@ -160,7 +163,7 @@ ShmBuffer take_shm_buffer(std::size_t need) {
   }
   b.map = static_cast<char*>(m);
   b.cap = cap;
-  struct stat st;
+  struct stat st {};
   if (::fstat(b.fd, &st) == 0) b.ino = static_cast<std::uint64_t>(st.st_ino);
   return b;
 }
@@ -337,7 +340,7 @@ Source::Source(Payload& p) {
   const std::uint64_t size = p.size();
   shm_.fd = p.release_fd();
   // A size beyond the file would fault (SIGBUS) on reading: check it first.
-  struct stat st;
+  struct stat st {};
   if (::fstat(shm_.fd, &st) != 0 || static_cast<std::uint64_t>(st.st_size) < size) {
     ::close(shm_.fd);
     shm_ = ShmBuffer{};
@@ -407,7 +410,7 @@ std::istream& tls_istream() {
 }
 }  // namespace
 
-OutStream::OutStream(Sink& s) noexcept : os_(nullptr), saved_(nullptr), owned_(tls_out_busy) {
+OutStream::OutStream(Sink& s) : os_(nullptr), saved_(nullptr), owned_(tls_out_busy) {
   if (owned_) {
     os_ = new std::ostream(&s);
   } else {
@@ -424,7 +427,7 @@ OutStream::~OutStream() {
     tls_out_busy = false;
   }
 }
-InStream::InStream(Source& s) noexcept : is_(nullptr), saved_(nullptr), owned_(tls_in_busy) {
+InStream::InStream(Source& s) : is_(nullptr), saved_(nullptr), owned_(tls_in_busy) {
   if (owned_) {
     is_ = new std::istream(&s);
   } else {
@@ -487,9 +490,11 @@ void refresh_locked(CodeTables& t) {
 }
 
 const Module* find_by_address(const CodeTables& t, std::uintptr_t a) {
-  for (const Module& m : t.modules)
-    for (const auto& [lo, hi] : m.code)
+  for (const Module& m : t.modules) {
+    for (const auto& [lo, hi] : m.code) {
       if (a >= lo && a < hi) return &m;
+    }
+  }
   return nullptr;
 }
 
@@ -547,8 +552,13 @@ const void* resolve_code(std::string_view module, std::uint64_t offset) {
                        "' of the submitted function is not loaded in the worker process");
   }
   const std::uintptr_t a = m->bias + offset;
-  for (const auto& [lo, hi] : m->code)
-    if (a >= lo && a < hi) return reinterpret_cast<const void*>(a);
+  for (const auto& [lo, hi] : m->code) {
+    // dl_iterate_phdr gives a module's addresses as integers: there is no
+    // pointer to offset from.
+    if (a >= lo && a < hi) {
+      return reinterpret_cast<const void*>(a);  // NOLINT(performance-no-int-to-ptr)
+    }
+  }
   throw RuntimeError(
       "ProcessPoolExecutor: the submitted function's offset is outside the code of "
       "its module in the worker process (a different executable?)");

@@ -31,10 +31,10 @@ enum Kind : std::uint32_t {
 inline constexpr std::uint32_t kInFd = 1;  // the payload is in a memfd
 
 struct FrameHeader {
-  std::uint32_t kind;
-  std::uint32_t flags;
-  std::uint64_t size;  // payload bytes
-  std::uint64_t aux;
+  std::uint32_t kind = 0;
+  std::uint32_t flags = 0;
+  std::uint64_t size = 0;  // payload bytes
+  std::uint64_t aux = 0;
 };
 static_assert(sizeof(FrameHeader) == 24);
 

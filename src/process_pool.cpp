@@ -6,7 +6,6 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <sched.h>
-#include <signal.h>
 #include <spawn.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -17,6 +16,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -32,8 +32,6 @@
 #include "spindle/event.hpp"
 #include "spindle/process.hpp"
 #include "spindle/thread.hpp"
-
-extern char** environ;
 
 namespace spindle {
 namespace detail::process {
@@ -399,9 +397,9 @@ void PoolCore::write_worker(Worker& w) {
 PoolCore::Worker* PoolCore::spawn_worker() {
   int sv[2];
   if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
-    break_pool(
-        std::string("a worker process could not be started: socketpair: ") + std::strerror(errno),
-        false);
+    break_pool(std::string("a worker process could not be started: socketpair: ") +
+                   std::generic_category().message(errno),
+               false);
     return nullptr;
   }
   auto w = std::make_unique<Worker>();
@@ -423,9 +421,9 @@ PoolCore::Worker* PoolCore::spawn_worker() {
     ::kill(pid, SIGKILL);
     int status;
     ::waitpid(pid, &status, 0);
-    break_pool(
-        std::string("a worker process could not be watched: pidfd_open: ") + std::strerror(err),
-        false);
+    break_pool(std::string("a worker process could not be watched: pidfd_open: ") +
+                   std::generic_category().message(err),
+               false);
     return nullptr;
   }
   if (init_) w->out.push(kInit, 0, Payload(std::string(*init_)));

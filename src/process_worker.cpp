@@ -2,12 +2,12 @@
 // out that it is a worker (an environment variable read by a static
 // initializer in process_pool.cpp), and the set-up of a forked child.
 #include <fcntl.h>
-#include <signal.h>
 #include <stdio_ext.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <csignal>
 
 #include <chrono>
 #include <cstdio>
@@ -30,7 +30,7 @@ namespace {
 // so a burst costs one write per burst, not one per task; but never longer
 // than this, nor beyond this many bytes.
 constexpr std::chrono::microseconds kMaxResultDelay{100};
-constexpr std::size_t kMaxBufferedResults = 256 * 1024;
+constexpr std::size_t kMaxBufferedResults = std::size_t{256} * 1024;
 
 // Status a forked worker exits with when a task calls std::exit (its real
 // status is not known to an atexit handler).
@@ -198,7 +198,7 @@ void die_with_parent(pid_t parent) noexcept {
 void reset_signals() noexcept {
   sigset_t none;
   sigemptyset(&none);
-  ::sigprocmask(SIG_SETMASK, &none, nullptr);
+  ::pthread_sigmask(SIG_SETMASK, &none, nullptr);
   struct sigaction dfl {};
   dfl.sa_handler = SIG_DFL;
   for (int sig = 1; sig < NSIG; ++sig) {
@@ -253,16 +253,19 @@ void run_forked_worker(int sock, pid_t parent, WorkerConfig cfg) {
 }
 
 bool run_spawned_worker_if_asked() {
-  const char* v = std::getenv(kWorkerEnv);
+  // Static initialisation of a program that has started no thread of ours:
+  // nothing can change the environment concurrently.
+  const char* v = std::getenv(kWorkerEnv);  // NOLINT(concurrency-mt-unsafe): see above
   if (v == nullptr) return false;
   long version = 0;
   long parent = 0;
   long max_tasks = 0;
   const bool ok = std::sscanf(v, "%ld:%ld:%ld", &version, &parent, &max_tasks) == 3 && version == 1;
-  ::unsetenv(kWorkerEnv);  // processes this worker starts are not workers
+  // Processes this worker starts are not workers.
+  ::unsetenv(kWorkerEnv);  // NOLINT(concurrency-mt-unsafe): static initialisation, as above
   if (!ok) return false;
   die_with_parent(static_cast<pid_t>(parent));
-  struct stat st;
+  struct stat st {};
   if (::fstat(kWorkerFd, &st) != 0 || !S_ISSOCK(st.st_mode)) die("no socket on descriptor 3");
   ::fcntl(kWorkerFd, F_SETFD, FD_CLOEXEC);  // not for processes a task starts
   WorkerConfig cfg;

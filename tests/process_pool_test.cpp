@@ -4,10 +4,10 @@
 // that die with their parent). Spawned workers are this test binary: they run
 // its static initializers (gtest's registrations) and never main().
 #include <fcntl.h>
-#include <sys/stat.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -18,9 +18,12 @@
 #include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
+#include <iterator>
 #include <map>
 #include <numeric>
 #include <optional>
@@ -191,6 +194,55 @@ std::string broken_message(Future<T>& f) {
   return {};
 }
 
+// A directory the parent and the workers share: map tasks leave a marker
+// file per input there (what ran, seen from the parent), and a FIFO "gate"
+// holds a task until the parent writes a byte into it.
+class SharedDir {
+ public:
+  SharedDir() {
+    const char* tmp = std::getenv("TMPDIR");
+    std::string templ = std::string(tmp != nullptr && *tmp != 0 ? tmp : "/tmp") + "/spindle-XXXXXX";
+    if (::mkdtemp(templ.data()) == nullptr) throw std::system_error(errno, std::generic_category());
+    path_ = templ;
+    if (::mkfifo(gate().c_str(), 0600) != 0)
+      throw std::system_error(errno, std::generic_category());
+  }
+  ~SharedDir() { std::filesystem::remove_all(path_); }
+  SharedDir(const SharedDir&) = delete;
+  SharedDir& operator=(const SharedDir&) = delete;
+  [[nodiscard]] const std::string& path() const { return path_; }
+  [[nodiscard]] std::string gate() const { return path_ + "/gate"; }
+  // Opens the gate for writing: returns once a task holds it open for reading.
+  [[nodiscard]] int wait_for_gated_task() const {
+    return ::open(gate().c_str(), O_WRONLY | O_CLOEXEC);
+  }
+  // Lets the gated task go.
+  static void release(int fd) {
+    EXPECT_EQ(::write(fd, "x", 1), 1);
+    ::close(fd);
+  }
+  [[nodiscard]] bool ran(int x) const {
+    return std::filesystem::exists(path_ + "/" + std::to_string(x));
+  }
+
+ private:
+  std::string path_;
+};
+
+// Runs in a worker: blocks until the parent writes into dir's gate.
+void wait_at_gate(const std::string& dir) {
+  const int fd = ::open((dir + "/gate").c_str(), O_RDONLY | O_CLOEXEC);
+  char c = 0;
+  if (fd >= 0) {
+    (void)::read(fd, &c, 1);
+    ::close(fd);
+  }
+}
+int mark(int x, std::string dir) {
+  std::ofstream(dir + "/" + std::to_string(x)) << x;
+  return x;
+}
+
 class ProcessPoolBoth : public ::testing::TestWithParam<StartMethod> {
  protected:
   ProcessPoolOptions options(int workers) const {
@@ -323,6 +375,60 @@ TEST_P(ProcessPoolBoth, standard_containers_strings_and_c_strings_cross) {
   EXPECT_EQ(g.result(), "c string|a view");
 }
 
+namespace {
+// Refuses to be written: what a pickling error is in Python.
+struct Unsendable {
+  template <class Archive>
+  void serialize(Archive&) {
+    throw std::length_error("Unsendable cannot be written");
+  }
+};
+int takes_unsendable(Unsendable) {
+  return 0;
+}
+// Written fine by the worker; reading it back in the parent throws.
+struct Unreadable {
+  int v = 0;
+  template <class Archive>
+  void save(Archive& ar) const {
+    ar(v);
+  }
+  template <class Archive>
+  void load(Archive& ar) {
+    ar(v);
+    throw std::out_of_range("Unreadable cannot be read");
+  }
+};
+Unreadable make_unreadable(int v) {
+  return Unreadable{v};
+}
+}  // namespace
+
+// Departure: Python sets a pickling error of an argument on the future (its
+// feeder thread pickles); here arguments are written in submit(), so the
+// error comes out of submit() and nothing is queued.
+TEST_P(ProcessPoolBoth, an_argument_that_cannot_be_written_throws_from_submit) {
+  Watchdog wd("argument serialise error");
+  ProcessPoolExecutor pool(options(1));
+  try {
+    (void)pool.submit(takes_unsendable, Unsendable{});
+    ADD_FAILURE() << "submit accepted an argument that cannot be written";
+  } catch (const std::length_error& e) {
+    EXPECT_STREQ(e.what(), "Unsendable cannot be written");
+  }
+  EXPECT_EQ(pool.submit(square, 4).result(), 16);
+}
+
+// Departure: Python breaks the whole pool when a result cannot be unpickled
+// in its manager thread; here only that task's future fails.
+TEST_P(ProcessPoolBoth, a_result_that_cannot_be_read_fails_only_its_future) {
+  Watchdog wd("result decode error");
+  ProcessPoolExecutor pool(options(1));
+  Future<Unreadable> f = pool.submit(make_unreadable, 3);
+  EXPECT_THROW((void)f.result(), std::out_of_range);
+  EXPECT_EQ(pool.submit(square, 5).result(), 25);
+}
+
 // The worker program: static initializers run in a spawned worker, main()
 // (and so every test body) does not; a forked worker is a copy of the parent.
 TEST_P(ProcessPoolBoth, worker_runs_static_initializers_and_never_main) {
@@ -333,6 +439,62 @@ TEST_P(ProcessPoolBoth, worker_runs_static_initializers_and_never_main) {
   const int seen = pool.submit(read_set_by_test).result();
   EXPECT_EQ(seen, GetParam() == StartMethod::spawn ? 0 : 42);
   g_set_by_test = 0;
+}
+
+// Departure: Python 3.13's default start method on Linux is fork; spindle's
+// is spawn, which never copies a process that has threads.
+TEST(ProcessPool, default_start_method_is_spawn) {
+  ProcessPoolExecutor pool;
+  EXPECT_EQ(pool.start_method(), StartMethod::spawn);
+  EXPECT_STREQ(spindle::to_string(StartMethod::spawn), "spawn");
+  EXPECT_STREQ(spindle::to_string(StartMethod::fork), "fork");
+}
+
+// As in Python, the first submit() to a fork pool starts every worker; here
+// it also returns only once they are forked.
+TEST(ProcessPool, fork_pool_forks_every_worker_at_the_first_submit) {
+  Watchdog wd("fork all at first submit");
+  settle_before_fork();
+  ProcessPoolExecutor pool(ProcessPoolOptions{.max_workers = 3, .start_method = StartMethod::fork});
+  EXPECT_TRUE(pool.worker_pids().empty());
+  Future<int> f = pool.submit(square, 2);
+  EXPECT_EQ(pool.worker_pids().size(), 3u);
+  EXPECT_EQ(f.result(), 4);
+}
+
+namespace {
+// Prints without flushing: the worker flushes after the task.
+void print_unflushed(std::string s) {
+  std::printf("%s\n", s.c_str());
+  std::cout << s << " (cout)\n";
+}
+}  // namespace
+
+// Departure: a worker flushes its output after each task, before its result
+// is sent, so what a task printed is out before its future completes
+// (Python's worker flushes when its stream's buffer fills, or at exit).
+TEST_P(ProcessPoolBoth, task_output_is_out_before_its_future_completes) {
+  Watchdog wd("task output flushed");
+  SharedDir dir;
+  const std::string out_path = dir.path() + "/out";
+  const int out = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+  ASSERT_GE(out, 0);
+  std::fflush(stdout);
+  std::cout.flush();
+  const int saved = ::dup(1);
+  ASSERT_GE(saved, 0);
+  ::dup2(out, 1);  // the workers, started below, inherit it as standard output
+  std::string seen;
+  {
+    ProcessPoolExecutor pool(options(1));
+    pool.submit(print_unflushed, std::string("printed in a worker")).result();
+    std::ifstream in(out_path);
+    seen.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  ::dup2(saved, 1);
+  ::close(saved);
+  ::close(out);
+  EXPECT_EQ(seen, "printed in a worker\nprinted in a worker (cout)\n");
 }
 
 // Done-callbacks run in the pool's manager thread, a spindle::Thread named
@@ -434,52 +596,6 @@ TEST(ProcessPool, C101_map_timeout_throws_TimeoutError) {
   EXPECT_THROW((void)results.begin(), spindle::TimeoutError);
 }
 
-namespace {
-// A directory the parent and the workers share: map tasks leave a marker
-// file per input there (what ran, seen from the parent), and a FIFO "gate"
-// holds a task until the parent writes a byte into it.
-class SharedDir {
- public:
-  SharedDir() {
-    const char* tmp = std::getenv("TMPDIR");
-    std::string templ = std::string(tmp != nullptr && *tmp != 0 ? tmp : "/tmp") + "/spindle-XXXXXX";
-    if (::mkdtemp(templ.data()) == nullptr) throw std::system_error(errno, std::generic_category());
-    path_ = templ;
-    if (::mkfifo(gate().c_str(), 0600) != 0) throw std::system_error(errno, std::generic_category());
-  }
-  ~SharedDir() { std::filesystem::remove_all(path_); }
-  SharedDir(const SharedDir&) = delete;
-  SharedDir& operator=(const SharedDir&) = delete;
-  [[nodiscard]] const std::string& path() const { return path_; }
-  [[nodiscard]] std::string gate() const { return path_ + "/gate"; }
-  // Opens the gate for writing: returns once a task holds it open for reading.
-  [[nodiscard]] int wait_for_gated_task() const { return ::open(gate().c_str(), O_WRONLY | O_CLOEXEC); }
-  // Lets the gated task go.
-  static void release(int fd) {
-    EXPECT_EQ(::write(fd, "x", 1), 1);
-    ::close(fd);
-  }
-  [[nodiscard]] bool ran(int x) const { return std::filesystem::exists(path_ + "/" + std::to_string(x)); }
-
- private:
-  std::string path_;
-};
-
-// Runs in a worker: blocks until the parent writes into dir's gate.
-void wait_at_gate(const std::string& dir) {
-  const int fd = ::open((dir + "/gate").c_str(), O_RDONLY | O_CLOEXEC);
-  char c = 0;
-  if (fd >= 0) {
-    (void)::read(fd, &c, 1);
-    ::close(fd);
-  }
-}
-int mark(int x, std::string dir) {
-  std::ofstream(dir + "/" + std::to_string(x)) << x;
-  return x;
-}
-}  // namespace
-
 // CPython's test_map_submits_without_iteration (bpo-11777): a map whose
 // results are never iterated still runs every task.
 TEST(ProcessPool, C101_map_submits_without_iteration) {
@@ -492,7 +608,7 @@ TEST(ProcessPool, C101_map_submits_without_iteration) {
                               std::vector<std::string>(10, dir.path()),
                               spindle::ProcessMapOptions{.chunksize = 3});
     }  // dropped without begin()
-  }  // shutdown(wait=true)
+  }    // shutdown(wait=true)
   for (int x = 0; x < 10; ++x) EXPECT_TRUE(dir.ran(x)) << x;
 }
 

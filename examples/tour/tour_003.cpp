@@ -392,7 +392,8 @@ TOUR_SECTION(pool_submit_result, 3, "Thread pool: submit() then result() - one t
   }
   note("result() right after submit() waits each time, so the 5 tasks ran one after another (",
        watch.seconds(), " s); submit all first, then collect, to run them 3 at a time");
-  note("the seed's ProcessPoolExecutor is spindle::ProcessPoolExecutor: the same "
-       "submit()/result(), each task in another process (section process-pool)");
+  note(
+      "the seed's ProcessPoolExecutor is spindle::ProcessPoolExecutor: the same "
+      "submit()/result(), each task in another process (section process-pool)");
   tour::check(results == std::vector<int>({0, 2, 4, 6, 8}), "results were 0, 2, 4, 6, 8");
 }

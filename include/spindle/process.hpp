@@ -222,7 +222,7 @@ const char* to_string(StartMethod m) noexcept;
 template <class F, class... A>
 concept process_submittable =
     detail::process::process_callable<F> &&
-    (detail::process::deep_serializable<detail::process::wire_t<A>>::value&&...) &&
+    (detail::process::deep_serializable<detail::process::wire_t<A>>::value && ...) &&
     std::is_invocable_v<std::decay_t<F>, detail::process::wire_t<A>&&...> &&
     (std::is_void_v<std::invoke_result_t<std::decay_t<F>, detail::process::wire_t<A>&&...>> ||
      detail::process::deep_serializable<
@@ -332,8 +332,8 @@ class ProcessCall {
  public:
   ProcessCall() = default;
   template <class F, class... A>
-  requires(!std::is_same_v<std::remove_cvref_t<F>, ProcessCall>)
-      ProcessCall(F&& fn, A&&... args) {  // NOLINT: implicit, for `.initializer = {f, args...}`
+    requires(!std::is_same_v<std::remove_cvref_t<F>, ProcessCall>)
+  ProcessCall(F&& fn, A&&... args) {  // implicit, for `.initializer = {f, args...}`
     if constexpr (detail::process::check_submittable<F, A...>()) {
       using namespace detail::process;
       Sink sink(false);
@@ -510,8 +510,7 @@ class ProcessPoolExecutor {
       return [&]<std::size_t... I>(std::index_sequence<I...>) {
         return map_impl(std::get<sizeof...(A) - 1>(t), std::forward<F>(fn),
                         std::get<I>(std::move(t))...);
-      }
-      (std::make_index_sequence<sizeof...(A) - 1>{});
+      }(std::make_index_sequence<sizeof...(A) - 1>{});
     } else {
       return map_impl(ProcessMapOptions{}, std::forward<F>(fn), std::forward<A>(a)...);
     }
@@ -576,7 +575,8 @@ auto ProcessPoolExecutor::map_impl(const ProcessMapOptions& opt, F&& fn, Rs&&...
         ar(chunk);
       }
       Future<std::vector<R>> f;
-      submit_task(detail::process::Task{sink.take(), std::make_unique<FutureCompletion<std::vector<R>>>(f)});
+      submit_task(detail::process::Task{sink.take(),
+                                        std::make_unique<FutureCompletion<std::vector<R>>>(f)});
       fs.push_back(std::move(f));
       chunk.clear();
     };

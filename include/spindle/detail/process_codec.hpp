@@ -77,7 +77,7 @@ namespace spindle::detail::process {
 /// not tuned: a frame this size fits a Unix socket's default send buffer
 /// (about 208 KiB) in one write; above it, a memfd saves the two copies
 /// through the kernel and the waits for the socket to drain.
-inline constexpr std::size_t kInlineLimit = 128 * 1024;
+inline constexpr std::size_t kInlineLimit = std::size_t{128} * 1024;
 
 /// A memfd and its read-write shared mapping. A process keeps a few of them
 /// (the memfds it received, once read) and writes its next large payloads
@@ -212,7 +212,10 @@ class Source final : public std::streambuf {
 /// costs a locale lookup, more than encoding a small task.
 class OutStream {
  public:
-  explicit OutStream(Sink& s) noexcept;
+  /// Throws std::bad_alloc only when the thread's stream is already in use
+  /// (a nested encoding, e.g. from a user's serialize()) and a new one
+  /// cannot be allocated.
+  explicit OutStream(Sink& s);
   ~OutStream();
   OutStream(const OutStream&) = delete;
   OutStream& operator=(const OutStream&) = delete;
@@ -225,7 +228,8 @@ class OutStream {
 };
 class InStream {
  public:
-  explicit InStream(Source& s) noexcept;
+  /// As OutStream's.
+  explicit InStream(Source& s);
   ~InStream();
   InStream(const InStream&) = delete;
   InStream& operator=(const InStream&) = delete;
@@ -299,8 +303,9 @@ struct wire {
   using type = std::decay_t<A>;
 };
 template <class A>
-requires(std::is_same_v<std::decay_t<A>, const char*> || std::is_same_v<std::decay_t<A>, char*> ||
-         std::is_same_v<std::decay_t<A>, std::string_view>) struct wire<A> {
+  requires(std::is_same_v<std::decay_t<A>, const char*> || std::is_same_v<std::decay_t<A>, char*> ||
+           std::is_same_v<std::decay_t<A>, std::string_view>)
+struct wire<A> {
   using type = std::string;
 };
 template <class A>
@@ -308,8 +313,8 @@ using wire_t = typename wire<A>::type;
 
 template <class T>
 constexpr bool cereal_io =
-    cereal::traits::is_output_serializable<T, cereal::BinaryOutputArchive>::value&&
-        cereal::traits::is_input_serializable<T, cereal::BinaryInputArchive>::value;
+    cereal::traits::is_output_serializable<T, cereal::BinaryOutputArchive>::value &&
+    cereal::traits::is_input_serializable<T, cereal::BinaryInputArchive>::value;
 
 /// True if T can be written and read back with cereal's binary archives,
 /// looking inside the standard containers (cereal's own trait accepts a
