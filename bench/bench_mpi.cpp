@@ -123,11 +123,13 @@ template <class Pool, class MapOptions>
 Figures measure(Pool& pool, const Options& o, bool large) {
   Figures out;
   for (int i = 0; i < 64; ++i) pool.submit(nothing).result();  // every worker is up
-  out.latency_us = timed(o.rounds, [&] {
-                     const auto t0 = Clock::now();
-                     for (long i = 0; i < o.latency_rounds; ++i) pool.submit(nothing).result();
-                     return seconds_since(t0);
-                   }) *
+  out.latency_us = timed(o.rounds,
+                         [&] {
+                           const auto t0 = Clock::now();
+                           for (long i = 0; i < o.latency_rounds; ++i)
+                             pool.submit(nothing).result();
+                           return seconds_since(t0);
+                         }) *
                    1e6 / static_cast<double>(o.latency_rounds);
   const long n = o.tasks;
   const long want = n * (n - 1) / 2;
@@ -165,12 +167,13 @@ Figures measure(Pool& pool, const Options& o, bool large) {
   out.map100_tps = map_tps(100);
   if (large) {
     const std::vector<unsigned char> big(o.large, 7);
-    out.large_ms = timed(std::min(o.rounds, 3), [&] {
-                     const auto t0 = Clock::now();
-                     auto f = pool.submit(echo, big);
-                     if (f.result().size() != big.size()) std::exit(1);
-                     return seconds_since(t0);
-                   }) *
+    out.large_ms = timed(std::min(o.rounds, 3),
+                         [&] {
+                           const auto t0 = Clock::now();
+                           auto f = pool.submit(echo, big);
+                           if (f.result().size() != big.size()) std::exit(1);
+                           return seconds_since(t0);
+                         }) *
                    1e3;
   }
   return out;

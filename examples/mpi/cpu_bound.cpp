@@ -41,14 +41,17 @@ int main(int argc, char** argv) {
   spindle::mpi::init(argc, argv);  // ranks 1..N-1 serve tasks from here and never return
   const int workers = spindle::mpi::worker_count();
   if (workers == 0) {
-    std::printf("No worker ranks: start this program with mpirun -n N (N >= 2), e.g.\n"
-                "  mpirun -n 4 %s\n", argv[0]);
+    std::printf(
+        "No worker ranks: start this program with mpirun -n N (N >= 2), e.g.\n"
+        "  mpirun -n 4 %s\n",
+        argv[0]);
     return 0;
   }
   const std::uint64_t n = argc > 1 ? std::strtoull(argv[1], nullptr, 10) : 10'000'000;
   const int tasks = std::max(2, 2 * workers);
   std::vector<std::uint64_t> seeds(static_cast<std::size_t>(tasks));
-  for (int t = 0; t < tasks; ++t) seeds[static_cast<std::size_t>(t)] = static_cast<std::uint64_t>(t);
+  for (int t = 0; t < tasks; ++t)
+    seeds[static_cast<std::size_t>(t)] = static_cast<std::uint64_t>(t);
 
   // One after the other, on rank 0.
   auto t0 = std::chrono::steady_clock::now();

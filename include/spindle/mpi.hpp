@@ -6,9 +6,10 @@
 //     int main(int argc, char** argv) {
 //       spindle::mpi::init(argc, argv);          // ranks 1..N-1 serve tasks here, never return
 //       spindle::mpi::MPIPoolExecutor pool;      // rank 0: the program goes on as the client
-//       spindle::Future<long> f = pool.submit(square, 7);
+//       spindle::Future<long> f = pool.submit(square, 7L);
 //       long v = f.result();                     // 49, computed on another rank
-//       for (long r : pool.map(square, std::vector<long>{1, 2, 3}, spindle::mpi::MPIMapOptions{.chunksize = 64}))
+//       std::vector<long> xs{1, 2, 3};
+//       for (long r : pool.map(square, xs, spindle::mpi::MPIMapOptions{.chunksize = 64}))
 //         use(r);                                // input order
 //     }
 //
@@ -217,7 +218,6 @@ void finalize();
 /// Takes a lock: call it once, not in a loop.
 [[nodiscard]] int worker_count() noexcept;
 
-
 // ---------------------------------------------------------------------------
 // MPIPoolExecutor
 // ---------------------------------------------------------------------------
@@ -343,7 +343,7 @@ auto MPIPoolExecutor::map_impl(const MPIMapOptions& opt, F&& fn, Rs&&... rs) {
       }
       Future<std::vector<R>> f;
       detail::mpi::submit(state_, sink.take(),
-                     std::make_unique<FutureCompletion<std::vector<R>>>(f));
+                          std::make_unique<FutureCompletion<std::vector<R>>>(f));
       fs.push_back(std::move(f));
       chunk.clear();
     };
@@ -365,7 +365,8 @@ auto MPIPoolExecutor::map_impl(const MPIMapOptions& opt, F&& fn, Rs&&... rs) {
             std::move(fs), std::unique_ptr<detail::MapSource<std::vector<R>>>(),
             std::shared_ptr<detail::ExecutorAnchor>(), deadline)));
   } else {
-    return detail::FutureAccess::make<MPIMapResults<int>>(nullptr);  // unreachable: the checks failed
+    // Unreachable: the checks above failed to compile.
+    return detail::FutureAccess::make<MPIMapResults<int>>(nullptr);
   }
 }
 

@@ -105,8 +105,8 @@ class Client : public std::enable_shared_from_this<Client> {
 
   void start() {
     auto self = shared_from_this();
-    thread_ = std::make_shared<Thread>(ThreadOptions{.name = "MPIPoolExecutor_comm", .daemon = false},
-                                       [self] { self->run(); });
+    thread_ = std::make_shared<Thread>(
+        ThreadOptions{.name = "MPIPoolExecutor_comm", .daemon = false}, [self] { self->run(); });
     thread_->start();
   }
 
@@ -267,8 +267,9 @@ void Client::run() {
 std::size_t Client::window() const noexcept {
   if (!measured_) return 1;
   const double n = kQueuedNsPerWorker / std::max(avg_ns_, 1.0);
-  return n >= static_cast<double>(kMaxWindow) ? kMaxWindow
-                                              : std::max<std::size_t>(1, static_cast<std::size_t>(n));
+  return n >= static_cast<double>(kMaxWindow)
+             ? kMaxWindow
+             : std::max<std::size_t>(1, static_cast<std::size_t>(n));
 }
 
 void Client::measured(std::uint64_t run_ns) noexcept {

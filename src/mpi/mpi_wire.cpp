@@ -217,7 +217,8 @@ void init_impl(int* argc, char*** argv) {
   s.comm = comm;
   register_atexit(finalize_at_exit);  // before the client starts its thread
   if (size > 1) {
-    start_client(std::make_unique<MpiClientWire>(comm), std::vector<long>(pids.begin() + 1, pids.end()));
+    start_client(std::make_unique<MpiClientWire>(comm),
+                 std::vector<long>(pids.begin() + 1, pids.end()));
   } else {
     set_world(World::one_rank);
   }

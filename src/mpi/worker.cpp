@@ -131,8 +131,8 @@ class Server {
         if (static_cast<std::size_t>(end - p) < n) protocol_error("a truncated message");
         run_one(p, n);
         p += n;
-        if (p != end && (batch_.size() >= kBatchBytes ||
-                         Deadline::now_ns() - oldest_ >= kMaxResultDelayNs)) {
+        if (p != end &&
+            (batch_.size() >= kBatchBytes || Deadline::now_ns() - oldest_ >= kMaxResultDelayNs)) {
           flush();
         }
       }

@@ -252,7 +252,8 @@ TEST(MPIPoolExecutor, large_arguments_and_results_cross_intact) {
   SPINDLE_NEEDS_WORKERS();
   Watchdog wd("large");
   MPIPoolExecutor pool;
-  const std::vector<unsigned char> big = make_bytes(static_cast<std::size_t>(spindle_test::scaled(40L << 20)));
+  const std::vector<unsigned char> big =
+      make_bytes(static_cast<std::size_t>(spindle_test::scaled(40L << 20)));
   Future<std::vector<unsigned char>> back = pool.submit(echo, big);
   Future<std::size_t> size = pool.submit(size_of, big);
   // Large and small tasks interleaved keep their order on each worker.
@@ -262,7 +263,8 @@ TEST(MPIPoolExecutor, large_arguments_and_results_cross_intact) {
   EXPECT_TRUE(back.result() == big);
   for (long i = 0; i < 100; ++i) EXPECT_EQ(small[static_cast<std::size_t>(i)].result(), i * i);
   // A large result of a small call.
-  EXPECT_EQ(pool.submit(make_bytes, std::size_t{3} << 20).result(), make_bytes(std::size_t{3} << 20));
+  EXPECT_EQ(pool.submit(make_bytes, std::size_t{3} << 20).result(),
+            make_bytes(std::size_t{3} << 20));
 }
 
 TEST(MPIPoolExecutor, C91_C92_submit_after_shutdown_throws_and_shutdown_twice_is_allowed) {
