@@ -192,7 +192,7 @@ Options parse(int argc, char** argv) {
     };
     if (a == "--json") {
       o.json = true;
-    } else if (a == "--quick") {
+    } else if (a == "--quick") {  // checks that everything runs
       o.tasks = 2'000;
       o.latency_rounds = 200;
       o.rounds = 1;

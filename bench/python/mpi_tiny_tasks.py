@@ -92,7 +92,8 @@ def compare(args):
     mpirun = [args.mpirun, "-n", str(args.ranks), "--oversubscribe"]
     common = ["--tasks", str(args.tasks), "--latency-rounds", str(args.latency_rounds),
               "--rounds", str(args.rounds)]
-    ours = run_json(mpirun + [args.bench, "--json"] + common, args.timeout)
+    quick = ["--quick"] if args.quick else []
+    ours = run_json(mpirun + [args.bench, "--json"] + quick + common, args.timeout)
     py = run_json(mpirun + [args.python, "-m", "mpi4py.futures", os.path.abspath(__file__),
                             "--worker"] + common, args.timeout)
     m, p, q = ours["mpi"], ours.get("process"), py["mpi4py"]

@@ -40,9 +40,9 @@ enum ResultKind : std::uint8_t { kOk = 0, kError = 1 };
 inline constexpr std::size_t kMaxPayload = INT_MAX - 64;
 /// Calls and results this large travel in a message of their own (no copy
 /// into a batch).
-inline constexpr std::size_t kAloneAbove = 64 * 1024;
+inline constexpr std::size_t kAloneAbove = std::size_t{64} << 10;
 /// A batch of small calls or results is sent once it holds this much.
-inline constexpr std::size_t kBatchBytes = 256 * 1024;
+inline constexpr std::size_t kBatchBytes = std::size_t{256} << 10;
 
 /// A received message: `data` holds `size` bytes. A wire may receive the
 /// next message into the same buffer when it is large enough (`cap`): fresh
