@@ -38,15 +38,16 @@ namespace {
 // are due the thread polls, yielding the core, for kPollNs after the last
 // message, then sleeps for spells that double from kFirstSleepNs up to
 // kLongestSleepNs (mpi4py.futures' backoff also stops at 1 ms). With nothing
-// due it polls for kIdlePollNs - the next submit() of a caller that waits
-// for each result comes that soon - then parks until a submit() wakes it.
+// due it polls as long, since the next submit() of a caller that waits for
+// each result comes soon after the result and would otherwise have to wake
+// it (on a busy machine a woken thread waits for a core), then parks until a
+// submit() wakes it.
 // Polling while a result is due is what MPI_Recv does; it is what keeps the
 // round trip near MPI's own (docs/design/mpi.md has the measurements).
 constexpr std::int64_t kPollNs = 2'000'000;
 // The first microseconds of polling do not yield: a sched_yield costs about
 // a microsecond, as much as a message between two ranks of one machine.
 constexpr std::int64_t kTightPollNs = 20'000;
-constexpr std::int64_t kIdlePollNs = 50'000;
 constexpr std::int64_t kFirstSleepNs = 16'000;
 constexpr std::int64_t kLongestSleepNs = 1'000'000;
 // The comm thread's sleeps should end on time, not up to 50 us late.
@@ -242,7 +243,7 @@ void Client::run() {
     // worker rank on this core.
     const bool due = inflight_ > 0;
     const std::int64_t quiet = now - last_active;
-    if (quiet < (due ? kPollNs : kIdlePollNs) || wire_->sending()) {
+    if (quiet < kPollNs || wire_->sending()) {
       if (quiet < kTightPollNs) {
         cpu_relax();
       } else {
