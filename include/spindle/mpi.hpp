@@ -119,13 +119,16 @@
 // MPI_Finalize to you - after finalize(). docs/design/mpi.md has the
 // reasons and the measurements.
 //
-// A waiting side does not block in MPI: while results are due, the
-// communication thread polls, then parks in short sleeps that grow to 1 ms
-// when nothing arrives (a submit() wakes it at once); with nothing due it
-// parks until a submit. An idle worker rank polls for 50 us, then sleeps
-// the same way (mpi4py.futures' backoff also stops at 1 ms). So the first
-// task after a quiet spell can wait up to about 1 ms for an idle worker,
-// and idle ranks cost almost no CPU.
+// Waiting: MPI cannot wake a thread, so the waiting sides poll. The
+// communication thread polls MPI (yielding its core after the first 20 us)
+// for 2 ms after its last message; then, while results are due, it sleeps
+// for spells that double up to 1 ms, and with nothing due it parks until a
+// submit() wakes it. An idle worker rank polls for 2 ms after its last task,
+// then sleeps the same way (mpi4py.futures' backoff also stops at 1 ms). So
+// a task that follows a quiet spell can wait up to about 1 ms for its
+// worker, and rank 0 and each busy worker keep a core polling for 2 ms after
+// each burst of work (giving it up whenever another thread wants it); idle
+// ranks cost almost no CPU.
 //
 // Memory ordering: a thread that sees a future done (result(), wait(), a
 // callback) sees the result fully decoded.
