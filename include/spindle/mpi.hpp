@@ -88,10 +88,13 @@
 // exit with a non-zero status and a message such as
 //     mpirun noticed that process rank 2 with PID 1234 on node n1 exited on
 //     signal 11 (Segmentation fault).
-// No future completes then, nothing hangs, and the program's code after the
-// failure does not run (unlike ProcessPoolExecutor's BrokenProcessPool,
-// which a program can catch). The same happens if the client rank dies.
-// tests/mpi/crash_test.sh checks the crash, abort(), std::exit(0) and client cases.
+// or, for std::exit (even std::exit(0)), "mpirun has exited due to process
+// rank 2 ... exiting improperly". No future completes then, nothing hangs,
+// and the program's code after the failure does not run (unlike
+// ProcessPoolExecutor's BrokenProcessPool, which a program can catch). The
+// same happens if the client rank dies: the workers are killed.
+// tests/mpi/crash_test.sh checks a crash, abort(), std::exit(0) in a task and
+// a client that aborts.
 //
 // ## Shutdown and exit (C91-C93, C102, C103 as for ThreadPoolExecutor)
 //
@@ -116,8 +119,10 @@
 // MPI_THREAD_MULTIPLE: call MPI_Init_thread(..., MPI_THREAD_MULTIPLE, ...)
 // yourself before init(), which then uses that MPI (it uses a duplicate of
 // MPI_COMM_WORLD, so its messages never mix with yours) and leaves
-// MPI_Finalize to you - after finalize(). docs/design/mpi.md has the
-// reasons and the measurements.
+// MPI_Finalize to you. spindle defines MPI_Finalize (MPI's profiling
+// interface; the real one is PMPI_Finalize) so that it runs finalize()
+// first: the workers are released instead of being waited for forever.
+// docs/design/mpi.md has the reasons and the measurements.
 //
 // Waiting: MPI cannot wake a thread, so the waiting sides poll. The
 // communication thread polls MPI (yielding its core after the first 20 us)
@@ -142,7 +147,8 @@
 // while it knows nothing of their length); a dispatched task counts as
 // running, so cancel() and shutdown(cancel_futures=true) no longer reach it.
 // Output of different ranks may interleave (mpirun forwards it; a worker
-// flushes its stdout and stderr before it sends results).
+// flushes std::cout and C stdio before it sends results, so a task's output
+// is out before its future completes).
 //
 // Not offered: mpi4py's max_workers (every executor uses every worker
 // rank), initializer, unordered map, MPI_Comm_spawn of workers, and tasks

@@ -129,7 +129,7 @@ class Client : public std::enable_shared_from_this<Client> {
   };
 
   void run();
-  bool dispatch(bool& closing);
+  bool dispatch(bool& drained);
   void flush_batch(std::size_t w);
   void on_message(Message& m);
   Sent take_sent(Worker& w);
@@ -224,9 +224,9 @@ void Client::run() {
       on_message(m);
       active = true;
     }
-    bool closing = false;
-    active |= dispatch(closing);
-    if (closing && inflight_ == 0) {
+    bool drained = false;  // closing, and nothing left in the queue
+    active |= dispatch(drained);
+    if (drained && inflight_ == 0) {
       release_workers();
       return;
     }
@@ -282,18 +282,18 @@ void Client::measured(std::uint64_t run_ns) noexcept {
 // Deals queued tasks to the workers with room, one at a time in rank order
 // (a single task goes to the lowest rank with room: the one most likely
 // still polling), small calls packed into one message per worker.
-bool Client::dispatch(bool& closing) {
+bool Client::dispatch(bool& drained) {
   const std::size_t win = window();
   std::size_t room = 0;
   for (const Worker& w : workers_) room += win - std::min(win, w.inflight.size());
   {
     std::scoped_lock guard(lock_);
-    closing = closing_;
     const std::size_t n = std::min(room, queue_.size());
     for (std::size_t i = 0; i < n; ++i) {
       taken_.push_back(std::move(queue_.front()));
       queue_.pop_front();
     }
+    drained = closing_ && queue_.empty();
   }
   if (taken_.empty()) return false;
   std::size_t next = 0;

@@ -182,7 +182,7 @@ void finalize_at_exit() {
 
 void init_impl(int* argc, char*** argv) {
   State& s = state();
-  std::scoped_lock guard(s.lock);
+  std::unique_lock guard(s.lock);
   if (s.finished) throw RuntimeError("spindle::mpi::init() called after finalize()");
   if (s.started) return;  // rank 0 again (a worker rank never returns)
   int inited = 0;
@@ -213,7 +213,10 @@ void init_impl(int* argc, char*** argv) {
   long pid = ::getpid();
   std::vector<long> pids(rank == 0 ? static_cast<std::size_t>(size) : 0);
   MPI_Gather(&pid, 1, MPI_LONG, pids.data(), 1, MPI_LONG, 0, comm);
-  if (rank != 0) be_worker(comm);
+  if (rank != 0) {
+    guard.unlock();  // exit-time code may call MPI_Finalize, which takes it
+    be_worker(comm);
+  }
 
   s.started = true;
   s.comm = comm;
@@ -266,8 +269,13 @@ int worker_count() noexcept {
 // MPI's profiling interface: a program that calls MPI_Finalize itself on
 // rank 0 (one that initialised MPI before init()) gets finalize() first, so
 // the worker ranks are released; otherwise its MPI_Finalize would wait for
-// them forever. The real finalize is PMPI_Finalize.
+// them forever. The real finalize is PMPI_Finalize. Once MPI is finalized,
+// MPI_Finalize does nothing.
 extern "C" int MPI_Finalize() {
   (void)spindle::detail::mpi::close_world();
-  return PMPI_Finalize();
+  // On a worker rank spindle has finalized MPI already, behind the program's
+  // back: an MPI_Finalize the program's exit-time code makes does nothing.
+  int gone = 0;
+  MPI_Finalized(&gone);
+  return gone ? MPI_SUCCESS : PMPI_Finalize();
 }

@@ -57,4 +57,26 @@ TEST(MPIPoolExecutor, stopping_the_client_completes_queued_work_first) {
   spindle::detail::mpi::start_loopback(kWorkers);
 }
 
+// The exit's drain does not stop at a batch of cancelled tasks: everything
+// behind them still runs.
+TEST(MPIPoolExecutor, stopping_the_client_runs_what_follows_cancelled_tasks) {
+  spindle_test::Watchdog wd("stop past cancelled tasks");
+  spindle::mpi::MPIPoolExecutor pool;
+  const std::string gate = mpi_scenarios::new_gate();
+  const long held = 64L * kWorkers;  // fills every worker's window
+  std::vector<spindle::Future<long>> fs;
+  for (long i = 0; i < held; ++i) fs.push_back(pool.submit(wait_for_gate, gate, i));
+  std::vector<spindle::Future<long>> cancelled;
+  for (long i = 0; i < held + 10; ++i) cancelled.push_back(pool.submit(square, i));
+  std::vector<spindle::Future<long>> last;
+  for (long i = 0; i < 10; ++i) last.push_back(pool.submit(square, i));
+  for (auto& f : cancelled) EXPECT_TRUE(f.cancel());
+  mpi_scenarios::open_gate(gate);
+  spindle::detail::mpi::stop_loopback();
+  for (long i = 0; i < 10; ++i) EXPECT_EQ(last[static_cast<std::size_t>(i)].result(), i * i);
+  for (auto& f : fs) EXPECT_TRUE(f.done());
+  std::filesystem::remove(gate);
+  spindle::detail::mpi::start_loopback(kWorkers);
+}
+
 }  // namespace
