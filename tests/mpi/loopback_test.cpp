@@ -58,23 +58,46 @@ TEST(MPIPoolExecutor, stopping_the_client_completes_queued_work_first) {
 }
 
 // The exit's drain does not stop at a batch of cancelled tasks: everything
-// behind them still runs.
+// behind them still runs. A fresh client sends one task per worker while it
+// knows nothing of their length, so with every worker held by a gated task,
+// the tasks behind them are taken three at a time once the gate opens - the
+// first three all cancelled.
 TEST(MPIPoolExecutor, stopping_the_client_runs_what_follows_cancelled_tasks) {
   spindle_test::Watchdog wd("stop past cancelled tasks");
+  spindle::detail::mpi::stop_loopback();
+  spindle::detail::mpi::start_loopback(kWorkers);
   spindle::mpi::MPIPoolExecutor pool;
   const std::string gate = mpi_scenarios::new_gate();
-  const long held = 64L * kWorkers;  // fills every worker's window
-  std::vector<spindle::Future<long>> fs;
-  for (long i = 0; i < held; ++i) fs.push_back(pool.submit(wait_for_gate, gate, i));
+  std::vector<spindle::Future<long>> held;
+  for (long i = 0; i < kWorkers; ++i) held.push_back(pool.submit(wait_for_gate, gate, i));
+  for (auto& f : held) {
+    while (!f.running()) std::this_thread::yield();
+  }
   std::vector<spindle::Future<long>> cancelled;
-  for (long i = 0; i < held + 10; ++i) cancelled.push_back(pool.submit(square, i));
+  for (long i = 0; i < 50; ++i) cancelled.push_back(pool.submit(square, i));
   std::vector<spindle::Future<long>> last;
   for (long i = 0; i < 10; ++i) last.push_back(pool.submit(square, i));
   for (auto& f : cancelled) EXPECT_TRUE(f.cancel());
-  mpi_scenarios::open_gate(gate);
+  // Opens the gate once the exit has begun (submitting is refused then).
+  std::thread opener([&] {
+    spindle::mpi::MPIPoolExecutor probe;
+    for (;;) {
+      try {
+        (void)probe.submit(square, 1L);
+      } catch (const spindle::RuntimeError&) {
+        break;
+      }
+      std::this_thread::yield();
+    }
+    mpi_scenarios::open_gate(gate);
+  });
   spindle::detail::mpi::stop_loopback();
-  for (long i = 0; i < 10; ++i) EXPECT_EQ(last[static_cast<std::size_t>(i)].result(), i * i);
-  for (auto& f : fs) EXPECT_TRUE(f.done());
+  opener.join();
+  for (long i = 0; i < 10; ++i) {
+    ASSERT_TRUE(last[static_cast<std::size_t>(i)].done()) << i;
+    EXPECT_EQ(last[static_cast<std::size_t>(i)].result(), i * i);
+  }
+  for (auto& f : held) EXPECT_TRUE(f.done());
   std::filesystem::remove(gate);
   spindle::detail::mpi::start_loopback(kWorkers);
 }
