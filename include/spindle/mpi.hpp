@@ -109,12 +109,13 @@
 // ## Threads and MPI's thread level
 //
 // On rank 0 one thread, "MPIPoolExecutor_comm" (a non-daemon spindle::Thread
-// started by init()), makes every MPI call of the client: it sends tasks to
-// the workers, polls for their results, and completes the futures, so
-// done-callbacks run there - keep them short, as in Python, and do not wait
-// in them for another MPI future. submit() only queues the encoded task and
-// wakes that thread. init() therefore asks MPI for MPI_THREAD_SERIALIZED
-// (MPI calls from one thread at a time, any thread). A program that makes
+// started by init()), polls MPI for the workers' results and completes the
+// futures, so done-callbacks run there - keep them short, as in Python, and
+// do not wait in them for another MPI future. It also sends the queued
+// tasks; submit() queues its encoded task and, when that thread is not in
+// MPI at the moment, sends it itself. The client's MPI calls are made one at
+// a time under one lock, so init() asks MPI for MPI_THREAD_SERIALIZED (MPI
+// calls from one thread at a time, any thread). A program that makes
 // MPI calls of its own on rank 0 while executors run needs
 // MPI_THREAD_MULTIPLE: call MPI_Init_thread(..., MPI_THREAD_MULTIPLE, ...)
 // yourself before init(), which then uses that MPI (it uses a duplicate of
@@ -125,15 +126,15 @@
 // docs/design/mpi.md has the reasons and the measurements.
 //
 // Waiting: MPI cannot wake a thread, so the waiting sides poll. The
-// communication thread polls MPI (yielding its core after the first 20 us)
-// for 2 ms after its last message; then, while results are due, it sleeps
+// communication thread polls MPI for 2 ms after its last message (yielding
+// its core at each poll, except for the first 50 us while a result is due);
+// then, while results are due, it sleeps
 // for spells that double up to 1 ms, and with nothing due it parks until a
-// submit() wakes it. An idle worker rank polls for 2 ms after its last task,
-// then sleeps the same way (mpi4py.futures' backoff also stops at 1 ms). So
-// a task that follows a quiet spell can wait up to about 1 ms for its
-// worker, and rank 0 and each busy worker keep a core polling for 2 ms after
-// each burst of work (giving it up whenever another thread wants it); idle
-// ranks cost almost no CPU.
+// submit() wakes it. An idle worker rank polls for 2 ms after its last task
+// (yielding after the first 20 us), then sleeps the same way (mpi4py.futures' backoff also stops at
+// 1 ms). So a task that follows a quiet spell can wait up to about 1 ms for its worker, and rank 0
+// and each busy worker keep a core polling for 2 ms after each burst of work (giving it up whenever
+// another thread wants it); idle ranks cost almost no CPU.
 //
 // Memory ordering: a thread that sees a future done (result(), wait(), a
 // callback) sees the result fully decoded.

@@ -45,9 +45,13 @@ namespace {
 // Polling while a result is due is what MPI_Recv does; it is what keeps the
 // round trip near MPI's own (docs/design/mpi.md has the measurements).
 constexpr std::int64_t kPollNs = 2'000'000;
-// The first microseconds of polling do not yield: a sched_yield costs about
-// a microsecond, as much as a message between two ranks of one machine.
-constexpr std::int64_t kTightPollNs = 20'000;
+// While a result is due the first kTightPollNs of polling do not yield: the
+// result of a short task comes within microseconds, and a sched_yield on a
+// core shared with other programs can hand it to them for a whole time
+// slice. With nothing due the thread yields at each poll: the caller whose
+// future it just completed may be waiting for this very core (a rank is
+// often bound to one core, and the client has two threads).
+constexpr std::int64_t kTightPollNs = 50'000;
 constexpr std::int64_t kFirstSleepNs = 16'000;
 constexpr std::int64_t kLongestSleepNs = 1'000'000;
 // The comm thread's sleeps should end on time, not up to 50 us late.
@@ -153,7 +157,10 @@ class Client : public std::enable_shared_from_this<Client> {
   std::atomic<std::uint32_t> wake_{0};
   std::atomic<std::uint64_t> comm_ident_{0};
 
-  // The communication thread's own.
+  // Held by whoever calls into the wire: the communication thread while it
+  // polls, or a submit() that dispatches its task itself (MPI_THREAD_SERIALIZED:
+  // one thread in MPI at a time). The members below are guarded by it.
+  Lock wire_lock_;
   std::vector<Worker> workers_;
   std::vector<Job> taken_;
   std::size_t inflight_ = 0;
@@ -178,6 +185,17 @@ void Client::enqueue(Job job) {
     std::scoped_lock guard(lock_);
     if (closing_) throw RuntimeError("cannot schedule new futures after interpreter shutdown");
     queue_.push_back(std::move(job));
+  }
+  // Send it from here if no other thread is in the wire: the task is on its
+  // way at once instead of once the communication thread has noticed it,
+  // which, when the client's two threads share one core (a rank bound to a
+  // core), waits for a context switch.
+  {
+    std::unique_lock wire(wire_lock_, std::try_to_lock);
+    if (wire.owns_lock()) {
+      bool drained = false;
+      (void)dispatch(drained);
+    }
   }
   notify();
 }
@@ -219,16 +237,28 @@ void Client::run() {
   Message m;  // its buffer is reused for the next message
   for (;;) {
     const std::uint64_t seen = gen_.load(std::memory_order_seq_cst);
-    bool active = wire_->progress();
-    for (int i = 0; i < 64 && wire_->receive(m); ++i) {
-      on_message(m);
-      active = true;
-    }
-    bool drained = false;  // closing, and nothing left in the queue
-    active |= dispatch(drained);
-    if (drained && inflight_ == 0) {
-      release_workers();
-      return;
+    bool active = false;
+    bool due = false;
+    bool sending = false;
+    {
+      std::unique_lock wire(wire_lock_, std::try_to_lock);
+      if (!wire.owns_lock()) {  // a submit() is dispatching: let it finish
+        sched_yield();
+        continue;
+      }
+      active = wire_->progress();
+      for (int i = 0; i < 64 && wire_->receive(m); ++i) {
+        on_message(m);  // done-callbacks run here, with wire_lock_ held
+        active = true;
+      }
+      bool drained = false;  // closing, and nothing left in the queue
+      active |= dispatch(drained);
+      if (drained && inflight_ == 0) {
+        release_workers();
+        return;
+      }
+      due = inflight_ > 0;
+      sending = wire_->sending();
     }
     const std::int64_t now = Deadline::now_ns();
     if (active) {
@@ -241,10 +271,8 @@ void Client::run() {
     // shared-memory transport sends it in fragments), yielding the core to
     // any thread that can run - the one whose future was just completed, a
     // worker rank on this core.
-    const bool due = inflight_ > 0;
-    const std::int64_t quiet = now - last_active;
-    if (quiet < kPollNs || wire_->sending()) {
-      if (quiet < kTightPollNs) {
+    if (now - last_active < kPollNs || sending) {
+      if (due && now - last_active < kTightPollNs) {
         cpu_relax();
       } else {
         sched_yield();

@@ -29,11 +29,13 @@ namespace {
 // Results of short tasks wait in the worker's batch while more tasks of the
 // same message remain, but never longer than this.
 constexpr std::int64_t kMaxResultDelayNs = 100'000;
-// An idle worker polls (yielding the core) for kPollNs after its last
+// An idle worker polls (yielding the core at each poll) for kPollNs after its last
 // message - the client's next task usually comes sooner - then sleeps for
 // spells that double up to kLongestSleepNs: an idle rank costs almost no CPU.
 constexpr std::int64_t kPollNs = 2'000'000;
-constexpr std::int64_t kTightPollNs = 20'000;  // without yielding (as in client.cpp)
+// The first 20 us without yielding: the next task of a caller that waits for
+// each result comes sooner than that.
+constexpr std::int64_t kTightPollNs = 20'000;
 constexpr std::int64_t kFirstSleepNs = 16'000;
 constexpr std::int64_t kLongestSleepNs = 1'000'000;
 constexpr unsigned long kTimerSlackNs = 5'000;
@@ -98,7 +100,7 @@ class Idle {
       return;
     }
     if (quiet < kPollNs) {
-      sched_yield();  // let the client's threads run if they share this core
+      sched_yield();  // the client's threads may need this core
       return;
     }
     sleep_ns_ = std::clamp(sleep_ns_ * 2, kFirstSleepNs, kLongestSleepNs);

@@ -79,8 +79,8 @@ TEST(MPIPoolExecutor, stopping_the_client_runs_what_follows_cancelled_tasks) {
   for (long i = 0; i < 10; ++i) last.push_back(pool.submit(square, i));
   for (auto& f : cancelled) EXPECT_TRUE(f.cancel());
   // Opens the gate once the exit has begun (submitting is refused then).
+  spindle::mpi::MPIPoolExecutor probe;
   std::thread opener([&] {
-    spindle::mpi::MPIPoolExecutor probe;
     for (;;) {
       try {
         (void)probe.submit(square, 1L);
