@@ -667,12 +667,15 @@ void PoolCore::break_pool(const std::string& cause, bool init_failure) {
   // that no task keeps running for a future that has already failed.
   for (auto& w : workers_)
     if (w->pidfd >= 0) pidfd_send_signal(w->pidfd, SIGKILL);
-  const std::exception_ptr e = std::make_exception_ptr(BrokenProcessPool(future_msg));
+  // One exception object per future, owned by that future alone: a shared
+  // one would be destroyed by whichever thread drops its last reference,
+  // ordered after other threads' reads only by libstdc++'s reference count.
+  const auto broken = [&] { return std::make_exception_ptr(BrokenProcessPool(future_msg)); };
   for (auto& w : workers_) {
-    for (auto& c : w->inflight) c->fail(e);
+    for (auto& c : w->inflight) c->fail(broken());
     w->inflight.clear();
   }
-  for (Task& t : pending_) t.completion->fail(e);
+  for (Task& t : pending_) t.completion->fail(broken());
   pending_.clear();
   for (auto& w : workers_) {
     if (w->pidfd < 0) continue;
