@@ -128,13 +128,15 @@
 // Waiting: MPI cannot wake a thread, so the waiting sides poll. The
 // communication thread polls MPI for 2 ms after its last message (yielding
 // its core at each poll, except for the first 50 us while a result is due);
-// then, while results are due, it sleeps
-// for spells that double up to 1 ms, and with nothing due it parks until a
-// submit() wakes it. An idle worker rank polls for 2 ms after its last task
-// (yielding after the first 20 us), then sleeps the same way (mpi4py.futures' backoff also stops at
-// 1 ms). So a task that follows a quiet spell can wait up to about 1 ms for its worker, and rank 0
-// and each busy worker keep a core polling for 2 ms after each burst of work (giving it up whenever
-// another thread wants it); idle ranks cost almost no CPU.
+// then, while results are due, it sleeps for spells that double up to 1 ms,
+// and with nothing due it parks until a submit() wakes it. An idle worker
+// rank polls for 2 ms after its last task (yielding after the first 20 us),
+// then sleeps the same way (mpi4py.futures' backoff also stops at 1 ms). So
+// a task that follows a quiet spell waits for its worker's next wake-up (up
+// to 1 ms on an idle machine, more on a busy one; a process pool's worker,
+// blocked in the kernel, is woken at once), and rank 0 and each busy worker
+// keep a core polling for 2 ms after each burst of work (giving it up
+// whenever another thread wants it); idle ranks cost almost no CPU.
 //
 // Memory ordering: a thread that sees a future done (result(), wait(), a
 // callback) sees the result fully decoded.

@@ -234,6 +234,7 @@ void Client::run() {
   ::prctl(PR_SET_TIMERSLACK, kTimerSlackNs);
   std::int64_t last_active = Deadline::now_ns();
   std::int64_t sleep_ns = 0;
+  std::uint64_t last_seen = gen_.load(std::memory_order_seq_cst);
   Message m;  // its buffer is reused for the next message
   for (;;) {
     const std::uint64_t seen = gen_.load(std::memory_order_seq_cst);
@@ -246,7 +247,11 @@ void Client::run() {
         sched_yield();
         continue;
       }
-      active = wire_->progress();
+      // A submit() since the last look counts as activity, also when it sent
+      // its task itself: its result is due, so poll (not sleep) for it.
+      active = seen != last_seen;
+      last_seen = seen;
+      active |= wire_->progress();
       for (int i = 0; i < 64 && wire_->receive(m); ++i) {
         on_message(m);  // done-callbacks run here, with wire_lock_ held
         active = true;
