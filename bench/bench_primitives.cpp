@@ -27,6 +27,7 @@
 #include <thread>
 
 #include "spindle/barrier.hpp"
+#include "spindle/detail/spin.hpp"
 #include "spindle/event.hpp"
 #include "spindle/lock.hpp"
 #include "spindle/semaphore.hpp"

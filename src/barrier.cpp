@@ -1,6 +1,7 @@
 // Barrier: a state machine under an internal Lock; waiters park on a
 // generation word and read their outcome from a node on their own stack.
 #include "spindle/barrier.hpp"
+#include "spindle/detail/spin.hpp"
 
 #include <cstdint>
 #include <utility>

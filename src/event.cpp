@@ -1,5 +1,6 @@
 // Slow path of Event: spin briefly, announce a waiter, park on the word.
 #include "spindle/event.hpp"
+#include "spindle/detail/spin.hpp"
 
 namespace spindle {
 namespace {
@@ -17,23 +18,9 @@ bool Event::wait_slow(std::uint32_t seen, detail::Deadline deadline) {
     (void)word_.load(std::memory_order_acquire);
     return true;
   }
-  const detail::WaitSite site{"Event", this};
-  std::uint32_t w = word_.load(std::memory_order_acquire);
-  while (generation(w) == gen) {
-    if (!(w & kWaiters)) {
-      if (!word_.compare_exchange_weak(w, w | kWaiters, std::memory_order_acquire,
-                                       std::memory_order_acquire)) {
-        continue;
-      }
-      w |= kWaiters;
-    }
-    if (!detail::park(word_, w, deadline, site)) {
-      // Timed out: the flag is what a set() that raced the timeout made it.
-      return generation(word_.load(std::memory_order_acquire)) != gen;
-    }
-    w = word_.load(std::memory_order_acquire);
-  }
-  return true;
+  return detail::wait_word(
+      word_, kWaiters, [gen](std::uint32_t w) { return generation(w) != gen; }, deadline,
+      detail::WaitSite{"Event", this});
 }
 
 void Event::wake_all() noexcept {

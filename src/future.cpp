@@ -7,66 +7,58 @@
 #include <string>
 #include <thread>
 
+#include "report.hpp"
+#include "spindle/detail/spin.hpp"
 #include "spindle/futures.hpp"
 #include "spindle/thread.hpp"
 
 namespace spindle {
 namespace {
 
-// The hook is read on the rare path where a failed future dies unseen, so
-// a Lock around a std::function is enough.
-Lock& hook_lock() {
-  static Lock lock;
-  return lock;
+// The hooks are read on the rare paths where a failed future dies unseen or
+// a callback throws; each lives in a never-destroyed slot (futures may die
+// during exit), made at load time.
+detail::HookSlot<UnretrievedExceptionHook>& unretrieved_slot() {
+  static auto& slot = detail::HookSlot<UnretrievedExceptionHook>::make();
+  return slot;
 }
-UnretrievedExceptionHook& hook_slot() {
-  static UnretrievedExceptionHook hook;
-  return hook;
+detail::HookSlot<CallbackExceptionHook>& callback_slot() {
+  static auto& slot = detail::HookSlot<CallbackExceptionHook>::make();
+  return slot;
 }
+[[maybe_unused]] const bool g_slots_ready = (unretrieved_slot(), callback_slot(), true);
 
 void print_unretrieved(const std::exception_ptr& e) {
-  std::fprintf(stderr, "Future exception was never retrieved\n%s\n",
-               detail::describe_exception(e).c_str());
-  std::fflush(stderr);
+  detail::write_stderr("Future exception was never retrieved\n" + detail::describe_exception(e) +
+                       "\n");
 }
 
 void report_unretrieved(const std::exception_ptr& e) noexcept {
-  UnretrievedExceptionHook hook;
-  {
-    std::scoped_lock guard(hook_lock());
-    hook = hook_slot();
-  }
   try {
+    const UnretrievedExceptionHook hook = unretrieved_slot().load();
     if (hook) {
       hook(e);
     } else {
       print_unretrieved(e);
     }
   } catch (...) {
+    detail::report_hook_failure("Exception in the unretrieved exception hook");
     try {
-      std::fprintf(stderr, "Exception in the unretrieved exception hook:\n%s\n",
-                   detail::describe_exception(std::current_exception()).c_str());
       print_unretrieved(e);
     } catch (...) {
+      detail::write_stderr("Future exception was never retrieved\n<could not be described>\n");
     }
   }
-}
-
-CallbackExceptionHook& callback_hook_slot() {
-  static CallbackExceptionHook hook;
-  return hook;
 }
 
 }  // namespace
 
 UnretrievedExceptionHook set_unretrieved_exception_hook(UnretrievedExceptionHook hook) {
-  std::scoped_lock guard(hook_lock());
-  return std::exchange(hook_slot(), std::move(hook));
+  return unretrieved_slot().exchange(std::move(hook));
 }
 
 CallbackExceptionHook set_callback_exception_hook(CallbackExceptionHook hook) {
-  std::scoped_lock guard(hook_lock());
-  return std::exchange(callback_hook_slot(), std::move(hook));
+  return callback_slot().exchange(std::move(hook));
 }
 
 void default_callback_exception_hook(const CallbackExceptionArgs& args) {
@@ -76,9 +68,10 @@ void default_callback_exception_hook(const CallbackExceptionArgs& args) {
                       : s->done()      ? "finished"
                       : s->running()   ? "running"
                                        : "pending";
-  std::fprintf(stderr, "exception calling callback for <Future at %p state=%s>\n%s\n",
-               static_cast<const void*>(s), state, detail::describe_exception(args.exc).c_str());
-  std::fflush(stderr);
+  char head[96];
+  std::snprintf(head, sizeof head, "exception calling callback for <Future at %p state=%s>\n",
+                static_cast<const void*>(s), state);
+  detail::write_stderr(head + detail::describe_exception(args.exc) + "\n");
 }
 
 namespace {
@@ -87,8 +80,7 @@ void report_callback_exception(detail::FutureStateBase* future,
                                const std::exception_ptr& e) noexcept {
   CallbackExceptionHook hook;
   try {
-    std::scoped_lock guard(hook_lock());
-    hook = callback_hook_slot();
+    hook = callback_slot().load();
   } catch (...) {
     // Out of memory copying the hook: fall back to the default.
   }
@@ -101,11 +93,11 @@ void report_callback_exception(detail::FutureStateBase* future,
       default_callback_exception_hook(args);
     }
   } catch (...) {
+    detail::report_hook_failure("Exception in the callback exception hook");
     try {
-      std::fprintf(stderr, "Exception in the callback exception hook:\n%s\n",
-                   detail::describe_exception(std::current_exception()).c_str());
       default_callback_exception_hook(args);
     } catch (...) {
+      detail::write_stderr("exception calling callback: <could not be described>\n");
     }
   }
 }
@@ -113,10 +105,6 @@ void report_callback_exception(detail::FutureStateBase* future,
 }  // namespace
 
 namespace detail {
-
-namespace {
-constexpr int kWaitSpinRounds = 4;
-}
 
 FutureStateBase::~FutureStateBase() {
   // Callbacks of a future that never completed are dropped with it.
@@ -153,25 +141,16 @@ void FutureStateBase::throw_invalid_state() const {
 }
 
 bool FutureStateBase::wait_slow(Deadline deadline) {
-  // Spin, then yield the CPU a few times before parking: a task that is
-  // running usually finishes within microseconds, and a completion that
-  // finds nobody parked costs the completing thread no system call.
-  for (int round = 0; round < kWaitSpinRounds; ++round) {
+  // Spin, then yield the CPU a few times before parking (spin.hpp,
+  // kFutureWaitRounds); the deadline is looked at between rounds.
+  for (int round = 0; round < kFutureWaitRounds; ++round) {
     if (spin_until([this] { return done(); })) return true;
     if (deadline.expired()) return false;
-    std::this_thread::yield();
+    sched_yield();
   }
-  const WaitSite site{"Future", this};
-  for (;;) {
-    std::uint32_t w = word_.load(std::memory_order_acquire);
-    if (is_done(w)) return true;
-    if ((w & kParked) == 0 &&
-        !word_.compare_exchange_weak(w, w | kParked, std::memory_order_acquire,
-                                     std::memory_order_acquire)) {
-      continue;
-    }
-    if (!park(word_, w | kParked, deadline, site)) return done();
-  }
+  return wait_word(
+      word_, kParked, [](std::uint32_t w) { return is_done(w); }, deadline,
+      WaitSite{"Future", this});
 }
 
 bool FutureStateBase::cancel() {
@@ -185,7 +164,7 @@ bool FutureStateBase::cancel() {
       break;
     }
   }
-  if (w & kParked) unpark_all(word_);
+  wake_waiters(w, kParked, word_);
   if (w & kListeners) notify_listeners();
   return true;
 }
@@ -250,7 +229,7 @@ void FutureStateBase::end_complete() noexcept {
   while (!word_.compare_exchange_weak(w, kFinished | (w & kListeners), std::memory_order_acq_rel,
                                       std::memory_order_relaxed)) {
   }
-  if (w & kParked) unpark_all(word_);
+  wake_waiters(w, kParked, word_);
   if (w & kListeners) notify_listeners();
 }
 
@@ -267,21 +246,22 @@ void FutureStateBase::notify_listeners() noexcept {
   // Callbacks run after the lock is released, in the order added.
   Listener* callbacks = nullptr;
   Listener** ctail = &callbacks;
-  lock_.acquire();
-  Listener* n = std::exchange(head_, nullptr);
-  tail_ = nullptr;
-  while (n != nullptr) {
-    Listener* next = n->next_;
-    n->next_ = nullptr;
-    if (n->is_callback_) {
-      *ctail = n;
-      ctail = &n->next_;
-    } else {
-      n->fire(*this);
+  {
+    std::scoped_lock guard(lock_);
+    Listener* n = std::exchange(head_, nullptr);
+    tail_ = nullptr;
+    while (n != nullptr) {
+      Listener* next = n->next_;
+      n->next_ = nullptr;
+      if (n->is_callback_) {
+        *ctail = n;
+        ctail = &n->next_;
+      } else {
+        n->fire(*this);
+      }
+      n = next;
     }
-    n = next;
   }
-  lock_.release();
   while (callbacks != nullptr) {
     Listener* next = callbacks->next_;
     try {
@@ -295,15 +275,16 @@ void FutureStateBase::notify_listeners() noexcept {
 }
 
 void FutureStateBase::add_callback(Listener* node) {
-  lock_.acquire();
-  const std::uint32_t old = word_.fetch_or(kListeners, std::memory_order_acq_rel);
-  if (!is_done(old)) {
-    (tail_ ? tail_->next_ : head_) = node;
-    tail_ = node;
-    lock_.release();
-    return;
+  {
+    std::scoped_lock guard(lock_);
+    const std::uint32_t old = word_.fetch_or(kListeners, std::memory_order_acq_rel);
+    if (!is_done(old)) {
+      (tail_ ? tail_->next_ : head_) = node;
+      tail_ = node;
+      return;
+    }
   }
-  lock_.release();
+  // Already done: the callback runs now, in this thread, without the lock.
   try {
     node->fire(*this);
   } catch (...) {
@@ -322,7 +303,7 @@ bool FutureStateBase::add_waiter(Listener* node) {
 }
 
 void FutureStateBase::remove_waiter(Listener* node) noexcept {
-  lock_.acquire();
+  std::scoped_lock guard(lock_);
   Listener* prev = nullptr;
   for (Listener* n = head_; n != nullptr; prev = n, n = n->next_) {
     if (n != node) continue;
@@ -330,7 +311,6 @@ void FutureStateBase::remove_waiter(Listener* node) noexcept {
     if (tail_ == n) tail_ = prev;
     break;
   }
-  lock_.release();
 }
 
 // ---- MultiWaiter ----------------------------------------------------------
@@ -340,18 +320,25 @@ void MultiWaiter::Node::fire(FutureStateBase& state) {
 }
 
 void MultiWaiter::on_done(std::size_t index, bool failed) noexcept {
-  lock_.acquire();
-  try {
-    finished_.push_back(index);
-  } catch (...) {
-    // Out of memory: still counted below, so wait() returns; as_completed
-    // loses the index only in this case.
+  bool wake = false;
+  {
+    std::scoped_lock guard(lock_);
+    try {
+      finished_.push_back(index);
+    } catch (...) {
+      // Out of memory: still counted below, so wait() returns; as_completed
+      // loses the index only in this case.
+    }
+    ++count_;
+    if (failed) exception_seen_ = true;
+    wake = satisfied_locked(false);
   }
-  ++count_;
-  if (failed) exception_seen_ = true;
-  const bool wake = satisfied_locked(false);
-  lock_.release();
   if (wake && signal_.exchange(1, std::memory_order_acq_rel) == 2) unpark_all(signal_);
+}
+
+bool MultiWaiter::satisfied(bool any) const noexcept {
+  std::scoped_lock guard(lock_);
+  return satisfied_locked(any);
 }
 
 bool MultiWaiter::satisfied_locked(bool any) const noexcept {
@@ -361,35 +348,25 @@ bool MultiWaiter::satisfied_locked(bool any) const noexcept {
 }
 
 void MultiWaiter::set_target(std::size_t n) noexcept {
-  lock_.acquire();
+  std::scoped_lock guard(lock_);
   target_ = n;
-  lock_.release();
 }
 
 void MultiWaiter::take_finished(std::vector<std::size_t>& out) noexcept {
-  lock_.acquire();
+  std::scoped_lock guard(lock_);
   out.swap(finished_);
   finished_.clear();
   count_ = 0;
-  lock_.release();
 }
 
 bool MultiWaiter::wait_for(Deadline deadline, bool any) noexcept {
   const WaitSite site{"wait", this};
   for (;;) {
     signal_.exchange(0, std::memory_order_acq_rel);
-    lock_.acquire();
-    bool ok = satisfied_locked(any);
-    lock_.release();
-    if (ok) return true;
+    if (satisfied(any)) return true;
     std::uint32_t idle = 0;
     if (signal_.compare_exchange_strong(idle, 2, std::memory_order_acq_rel)) {
-      if (!park(signal_, 2, deadline, site)) {
-        lock_.acquire();
-        ok = satisfied_locked(any);
-        lock_.release();
-        return ok;
-      }
+      if (!park(signal_, 2, deadline, site)) return satisfied(any);
     }
   }
 }

@@ -1,5 +1,6 @@
 // Slow paths of Lock: spin briefly, then park on the lock word.
 #include "spindle/lock.hpp"
+#include "spindle/detail/spin.hpp"
 
 namespace spindle {
 

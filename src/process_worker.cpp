@@ -18,6 +18,7 @@
 #include <string>
 
 #include "process_internal.hpp"
+#include "report.hpp"
 #include "spindle/thread.hpp"
 
 namespace spindle::detail::process {
@@ -35,20 +36,6 @@ constexpr std::size_t kMaxBufferedResults = std::size_t{256} * 1024;
 // Status a forked worker exits with when a task calls std::exit (its real
 // status is not known to an atexit handler).
 constexpr int kExitInTask = 0;
-
-void write_stderr(const std::string& s) noexcept {
-  const char* p = s.data();
-  std::size_t left = s.size();
-  while (left > 0) {
-    const ssize_t n = ::write(2, p, left);
-    if (n <= 0) {
-      if (n < 0 && errno == EINTR) continue;
-      return;
-    }
-    p += n;
-    left -= static_cast<std::size_t>(n);
-  }
-}
 
 [[noreturn]] void die(const char* what) noexcept {
   write_stderr(std::string("spindle: process pool worker: ") + what + "\n");

@@ -15,6 +15,7 @@
 #include <cstdlib>
 #include <mutex>
 
+#include "report.hpp"
 #include "spindle/thread.hpp"
 #include "thread_internal.hpp"
 
@@ -40,11 +41,6 @@ std::atomic<unsigned long> g_dummy_counter{0};
 
 bool on_main_thread() noexcept {
   return ::gettid() == ::getpid();
-}
-
-void write_stderr(const std::string& text) noexcept {
-  std::fwrite(text.data(), 1, text.size(), stderr);
-  std::fflush(stderr);
 }
 
 void adopt_calling_thread(ThreadCore& c) {
@@ -110,8 +106,8 @@ void unlink(Registry& r, ThreadCore* c) noexcept {
 }
 
 void publish_terminated(ThreadCore& c) noexcept {
-  const std::uint32_t prev = c.word.exchange(ThreadCore::kTerminated, std::memory_order_acq_rel);
-  if (prev & ThreadCore::kWaiters) unpark_all(c.word);
+  wake_waiters(c.word.exchange(ThreadCore::kTerminated, std::memory_order_acq_rel),
+               ThreadCore::kWaiters, c.word);
 }
 
 // A foreign thread's entry lives until its OS thread ends (thread_local
@@ -178,17 +174,6 @@ Thread& make_dummy() {
   return *handle;
 }
 
-// Writes "Exception in threading atexit callback:" and the exception; a
-// fixed line if describing it runs out of memory.
-void report_atexit_exception() noexcept {
-  try {
-    write_stderr("Exception in threading atexit callback:\n" +
-                 describe_exception(std::current_exception()) + "\n");
-  } catch (...) {
-    detail::write_stderr("Exception in threading atexit callback:\n<could not be described>\n");
-  }
-}
-
 // Runs from std::exit. Allocates nothing of its own (an exception escaping
 // an atexit handler would reach std::terminate).
 void at_exit_handler() {
@@ -203,7 +188,7 @@ void at_exit_handler() {
     try {
       (*it)();
     } catch (...) {
-      report_atexit_exception();
+      report_hook_failure("Exception in threading atexit callback");
     }
   }
   if (on_main_thread()) publish_terminated(*r.main_core);
@@ -299,7 +284,7 @@ void fork_prepare() noexcept {
     }
   }
 
-  hook_lock_acquire();
+  hook_slots_acquire();
   local_fork_prepare();
   g_fork_callbacks.lock.acquire();
   r.lock.acquire();
@@ -318,7 +303,7 @@ void fork_parent() noexcept {
   Registry& r = registry();
   release_locks(r);
   local_fork_parent();
-  hook_lock_release();
+  hook_slots_release();
   g_fork.spare_core.reset();  // unused here; its destructor takes the core list's lock
   for (int i = 0; i < g_fork.callbacks; ++i)
     if (g_fork_callbacks.parent[i] != nullptr) g_fork_callbacks.parent[i]();
@@ -378,7 +363,7 @@ void fork_child() noexcept {
 
   release_locks(r);
   local_fork_child();
-  hook_lock_release();
+  hook_slots_release();
   for (int i = 0; i < g_fork.callbacks; ++i)
     if (g_fork_callbacks.child[i] != nullptr) g_fork_callbacks.child[i]();
 }

@@ -1,5 +1,6 @@
 // Slow paths of Semaphore: spin briefly, then park on the counter word.
 #include "spindle/semaphore.hpp"
+#include "spindle/detail/spin.hpp"
 
 namespace spindle {
 

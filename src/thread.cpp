@@ -11,8 +11,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
-#include <typeinfo>
 
+#include "report.hpp"
 #include "spindle/thread.hpp"
 #include "thread_internal.hpp"
 
@@ -24,7 +24,8 @@ constinit CoreList g_all_cores{};
 pid_t g_pid = ::getpid();
 std::atomic<unsigned long> g_thread_counter{0};
 
-ThreadCore::ThreadCore(Kind k) noexcept : kind(k) {
+ThreadCore::ThreadCore(Kind k, std::unique_ptr<ThreadTarget> t) noexcept
+    : kind(k), target(std::move(t)) {
   std::scoped_lock guard(g_all_cores.lock);
   all_next = g_all_cores.head;
   if (all_next != nullptr) all_next->all_prev = this;
@@ -63,22 +64,14 @@ Thread& handle_of(const std::shared_ptr<ThreadCore>& core) {
 }
 
 bool wait_terminated(ThreadCore& c, Deadline deadline) noexcept {
-  const WaitSite site{"Thread.join", &c};
-  for (;;) {
-    std::uint32_t w = c.word.load(std::memory_order_acquire);
-    // kNew again only if pthread_create failed in start(): nothing to wait for.
-    const std::uint32_t stage = w & ThreadCore::kStageMask;
-    if (stage == ThreadCore::kTerminated || stage == ThreadCore::kNew) return true;
-    if (!(w & ThreadCore::kWaiters)) {
-      if (!c.word.compare_exchange_weak(w, w | ThreadCore::kWaiters, std::memory_order_acq_rel))
-        continue;
-      w |= ThreadCore::kWaiters;
-    }
-    if (!park(c.word, w, deadline, site)) {
-      const std::uint32_t now = c.stage();
-      return now == ThreadCore::kTerminated || now == ThreadCore::kNew;
-    }
-  }
+  // kNew again only if pthread_create failed in start(): nothing to wait for.
+  return wait_word(
+      c.word, ThreadCore::kWaiters,
+      [](std::uint32_t w) {
+        const std::uint32_t stage = w & ThreadCore::kStageMask;
+        return stage == ThreadCore::kTerminated || stage == ThreadCore::kNew;
+      },
+      deadline, WaitSite{"Thread.join", &c});
 }
 
 namespace {
@@ -125,23 +118,19 @@ void reap_os_thread(ThreadCore& c) {
           join_os_thread(c);
         } catch (...) {  // the joiner was cancelled (a forced unwind): let another join
           this_thread_wait_state().kind.store(nullptr, std::memory_order_relaxed);
-          if (c.os.exchange(ThreadCore::kOsJoinable, std::memory_order_acq_rel) &
-              ThreadCore::kOsWaiters)
-            unpark_all(c.os);
+          wake_waiters(c.os.exchange(ThreadCore::kOsJoinable, std::memory_order_acq_rel),
+                       ThreadCore::kOsWaiters, c.os);
           throw;
         }
-        if (c.os.exchange(ThreadCore::kOsJoined, std::memory_order_acq_rel) &
-            ThreadCore::kOsWaiters)
-          unpark_all(c.os);
+        wake_waiters(c.os.exchange(ThreadCore::kOsJoined, std::memory_order_acq_rel),
+                     ThreadCore::kOsWaiters, c.os);
         return;
       }
       default:  // kOsJoining: another joiner runs pthread_join
-        if (!(o & ThreadCore::kOsWaiters)) {
-          if (!c.os.compare_exchange_weak(o, o | ThreadCore::kOsWaiters, std::memory_order_acq_rel))
-            continue;
-          o |= ThreadCore::kOsWaiters;
-        }
-        park(c.os, o, Deadline::never(), WaitSite{"Thread.join", &c});
+        wait_word(
+            c.os, ThreadCore::kOsWaiters,
+            [](std::uint32_t w) { return (w & ThreadCore::kOsMask) != ThreadCore::kOsJoining; },
+            Deadline::never(), WaitSite{"Thread.join", &c});
     }
   }
 }
@@ -161,10 +150,6 @@ bool join_core(ThreadCore& c, Deadline deadline) {
   return true;
 }
 
-void write_stderr(const char* text) noexcept {
-  std::fputs(text, stderr);
-  std::fflush(stderr);
-}
 }  // namespace detail
 
 namespace {
@@ -173,11 +158,6 @@ using detail::ThreadCore;
 
 std::atomic<std::size_t> g_stack_size{0};
 
-void write_stderr(const std::string& text) noexcept {
-  std::fwrite(text.data(), 1, text.size(), stderr);
-  std::fflush(stderr);
-}
-
 // Sets the calling thread's OS name (at most 15 bytes plus the NUL).
 void set_os_name(const std::string& name) noexcept {
   char buf[16];
@@ -185,10 +165,6 @@ void set_os_name(const std::string& name) noexcept {
   std::memcpy(buf, name.data(), n);
   buf[n] = '\0';
   pthread_setname_np(pthread_self(), buf);
-}
-
-void wake_if_waiters(std::uint32_t prev, const std::atomic<std::uint32_t>& word) noexcept {
-  if (prev & ThreadCore::kWaiters) detail::unpark_all(word);
 }
 
 // Does `t`'s class override run()? Read from the vtable through GCC's bound
@@ -228,7 +204,8 @@ struct ExitSequence {
     }
     detail::tls_current = nullptr;
     detail::tls_core = nullptr;
-    wake_if_waiters(c.word.exchange(ThreadCore::kTerminated, std::memory_order_acq_rel), c.word);
+    detail::wake_waiters(c.word.exchange(ThreadCore::kTerminated, std::memory_order_acq_rel),
+                         ThreadCore::kWaiters, c.word);
     // May destroy a shared-owned subclass object (its last owner was this
     // thread) or the alias handle; both are past their run().
     self.reset();
@@ -270,7 +247,8 @@ void* trampoline(void* arg) {
   }
   detail::tls_current = runner;
   detail::tls_core = &core;
-  wake_if_waiters(c.word.exchange(ThreadCore::kRunning, std::memory_order_acq_rel), c.word);
+  detail::wake_waiters(c.word.exchange(ThreadCore::kRunning, std::memory_order_acq_rel),
+                       ThreadCore::kWaiters, c.word);
   {
     ExitSequence exit_sequence{core};
     run_body(c, runner);
@@ -298,18 +276,15 @@ const char* to_string(ThreadState s) noexcept {
 
 // ---------------------------------------------------------------- Thread
 
-Thread::Thread(detail::AliasTag, std::shared_ptr<detail::ThreadCore> core) noexcept
+Thread::Thread(const detail::AliasTag& /*tag*/, std::shared_ptr<detail::ThreadCore> core) noexcept
     : core_(std::move(core)) {}
 
-Thread::Thread() : core_(std::make_shared<detail::ThreadCore>()) {
-  init(ThreadOptions{});
-}
+Thread::Thread() : Thread(ThreadOptions{}, nullptr) {}
 
-Thread::Thread(ThreadOptions opts) : core_(std::make_shared<detail::ThreadCore>()) {
-  init(std::move(opts));
-}
+Thread::Thread(ThreadOptions opts) : Thread(std::move(opts), nullptr) {}
 
-void Thread::init(ThreadOptions opts) {
+Thread::Thread(ThreadOptions opts, std::unique_ptr<detail::ThreadTarget> target)
+    : core_(std::make_shared<ThreadCore>(ThreadCore::Kind::spawned, std::move(target))) {
   ThreadCore& c = *core_;
   // Whatever may throw comes first: a construction that fails with
   // bad_alloc takes no "Thread-N" number.
@@ -433,7 +408,8 @@ void Thread::start() {
       drop_starter = std::move(c.starter);
     }
     c.os.store(ThreadCore::kOsNone, std::memory_order_release);
-    wake_if_waiters(c.word.exchange(ThreadCore::kNew, std::memory_order_acq_rel), c.word);
+    detail::wake_waiters(c.word.exchange(ThreadCore::kNew, std::memory_order_acq_rel),
+                         ThreadCore::kWaiters, c.word);
     throw RuntimeError("can't start new thread");
   }
   c.ident.store(static_cast<std::uint64_t>(tid), std::memory_order_release);
@@ -486,20 +462,18 @@ std::optional<std::uint64_t> Thread::ident() const noexcept {
 
 std::optional<long> Thread::native_id() const {
   ThreadCore& c = core();
-  for (;;) {
-    std::uint32_t w = c.word.load(std::memory_order_acquire);
-    const std::uint32_t stage = w & ThreadCore::kStageMask;
-    if (stage == ThreadCore::kNew) return std::nullopt;
-    const long id = c.native_id.load(std::memory_order_relaxed);  // published before kRunning
-    if (id != 0) return id;
-    if (stage != ThreadCore::kReady) return std::nullopt;  // main thread first seen elsewhere
-    if (!(w & ThreadCore::kWaiters)) {
-      if (!c.word.compare_exchange_weak(w, w | ThreadCore::kWaiters, std::memory_order_acq_rel))
-        continue;
-      w |= ThreadCore::kWaiters;
-    }
-    detail::park(c.word, w, detail::Deadline::never(), detail::WaitSite{"Thread.native_id", &c});
-  }
+  // The id is published before kRunning; wait while the thread is starting.
+  detail::wait_word(
+      c.word, ThreadCore::kWaiters,
+      [&c](std::uint32_t w) {
+        return (w & ThreadCore::kStageMask) != ThreadCore::kReady ||
+               c.native_id.load(std::memory_order_relaxed) != 0;
+      },
+      detail::Deadline::never(), detail::WaitSite{"Thread.native_id", &c});
+  if (c.stage() == ThreadCore::kNew) return std::nullopt;
+  const long id = c.native_id.load(std::memory_order_relaxed);
+  if (id != 0) return id;
+  return std::nullopt;  // the main thread, first seen from another thread
 }
 
 bool Thread::daemon() const noexcept {
@@ -577,61 +551,28 @@ std::size_t stack_size(std::size_t bytes) {
 // ---------------------------------------------------------------- excepthook
 
 namespace {
-struct HookSlot {
-  Lock lock;
-  std::function<void(const ExceptHookArgs&)> hook;
-};
-HookSlot& hook_slot() {
-  static HookSlot* slot = new HookSlot;  // immortal: hooks may run during exit
-  return *slot;
+using ExceptHook = std::function<void(const ExceptHookArgs&)>;
+detail::HookSlot<ExceptHook>& excepthook_slot() {
+  static detail::HookSlot<ExceptHook>& slot = detail::HookSlot<ExceptHook>::make();
+  return slot;
 }
 // Made at load time, so that the fork handler never allocates it.
-[[maybe_unused]] const bool g_hook_ready = (hook_slot(), true);
+[[maybe_unused]] const bool g_hook_ready = (excepthook_slot(), true);
 }  // namespace
 
-void detail::hook_lock_acquire() noexcept {
-  hook_slot().lock.acquire();
-}
-void detail::hook_lock_release() noexcept {
-  hook_slot().lock.release();
-}
-
-std::string detail::describe_exception(const std::exception_ptr& exc) {
-  ExceptHookArgs a{exc, nullptr};
-  std::string type = a.type_name();
-  std::string msg = a.message();
-  return msg.empty() ? type : type + ": " + msg;
-}
-
 std::string ExceptHookArgs::type_name() const {
-  if (!exc) return "<no exception>";
-  try {
-    std::rethrow_exception(exc);
-  } catch (...) {
-    const std::type_info* ti = abi::__cxa_current_exception_type();
-    if (ti == nullptr) return "<unknown exception>";
-    int status = 0;
-    const std::unique_ptr<char, decltype(&std::free)> demangled(
-        abi::__cxa_demangle(ti->name(), nullptr, nullptr, &status), &std::free);
-    return status == 0 && demangled ? demangled.get() : ti->name();  // freed if this throws
-  }
+  return detail::exception_type_name(exc);
 }
 
 std::string ExceptHookArgs::message() const {
-  if (!exc) return {};
-  try {
-    std::rethrow_exception(exc);
-  } catch (const std::exception& e) {
-    return e.what();
-  } catch (...) {
-    return {};
-  }
+  return detail::exception_message(exc);
 }
 
 void default_excepthook(const ExceptHookArgs& args) {
   const std::string name =
       args.thread != nullptr ? args.thread->name() : std::to_string(get_ident());
-  write_stderr("Exception in thread " + name + ":\n" + detail::describe_exception(args.exc) + "\n");
+  detail::write_stderr("Exception in thread " + name + ":\n" +
+                       detail::describe_exception(args.exc) + "\n");
 }
 
 void excepthook(const ExceptHookArgs& args) {
@@ -643,25 +584,17 @@ void excepthook(const ExceptHookArgs& args) {
       default_excepthook(args);
     }
   } catch (...) {
-    try {
-      write_stderr("Exception in threading.excepthook:\n" +
-                   detail::describe_exception(std::current_exception()) + "\n");
-    } catch (...) {  // out of memory while describing it
-      detail::write_stderr("Exception in threading.excepthook:\n<could not be described>\n");
-    }
+    detail::report_hook_failure("Exception in threading.excepthook");
   }
 }
 
 void set_excepthook(std::function<void(const ExceptHookArgs&)> hook) {
-  HookSlot& s = hook_slot();
-  std::scoped_lock guard(s.lock);
-  s.hook.swap(hook);
+  (void)excepthook_slot().exchange(std::move(hook));  // the old one is destroyed unlocked
 }
 
 std::function<void(const ExceptHookArgs&)> get_excepthook() {
-  HookSlot& s = hook_slot();
-  std::scoped_lock guard(s.lock);
-  return s.hook ? s.hook : std::function<void(const ExceptHookArgs&)>(default_excepthook);
+  ExceptHook hook = excepthook_slot().load();
+  return hook ? hook : ExceptHook(default_excepthook);
 }
 
 #if defined(__GNUC__) && !defined(__clang__)

@@ -9,9 +9,71 @@
 #include <memory>
 #include <new>
 
+#include "spindle/detail/park.hpp"
+#include "spindle/lock.hpp"
 #include "spindle/thread.hpp"
 
 namespace spindle {
+
+namespace detail {
+
+struct AliasTag {};
+
+// The shared state of one thread: everything a handle reads, and what the
+// running thread holds (src/thread.cpp).
+class ThreadCore : public std::enable_shared_from_this<ThreadCore> {
+ public:
+  enum class Kind : std::uint8_t { spawned, main, dummy };
+  // word: the stage in the low 2 bits, kWaiters when someone is parked on it.
+  static constexpr std::uint32_t kNew = 0, kReady = 1, kRunning = 2, kTerminated = 3;
+  static constexpr std::uint32_t kStageMask = 3, kWaiters = 4;
+  // os: whether the OS thread still has to be reaped (pthread_join), in the
+  // low 2 bits, kOsWaiters when a second joiner is parked on it.
+  //   kOsNone: no OS thread of ours to reap (not started, the main thread,
+  //            a foreign thread, or a thread that vanished in fork()).
+  //   kOsJoinable -> kOsJoining (one joiner claimed it) -> kOsJoined.
+  // A core destroyed while kOsJoinable detaches its thread.
+  static constexpr std::uint32_t kOsNone = 0, kOsJoinable = 1, kOsJoining = 2, kOsJoined = 3;
+  static constexpr std::uint32_t kOsMask = 3, kOsWaiters = 4;
+
+  // Every core is on one process-wide list (for fork(); src/thread.cpp).
+  explicit ThreadCore(Kind k = Kind::spawned, std::unique_ptr<ThreadTarget> t = nullptr) noexcept;
+  ~ThreadCore();
+  ThreadCore(const ThreadCore&) = delete;
+  ThreadCore& operator=(const ThreadCore&) = delete;
+
+  // The target: set at construction, called and destroyed by the thread.
+  bool has_target() const noexcept { return target != nullptr; }
+  void call_target() {
+    if (target) target->call();
+  }
+  void drop_target() noexcept { target.reset(); }
+
+  std::uint32_t stage() const noexcept { return word.load(std::memory_order_acquire) & kStageMask; }
+
+  std::atomic<std::uint32_t> word{kNew};
+  std::atomic<std::uint32_t> os{kOsNone};
+  std::atomic<bool> daemon{false};
+  std::atomic<std::uint64_t> ident{0};
+  std::atomic<long> native_id{0};
+  Kind kind;                   // set once; a forked child's forking thread becomes main
+  std::size_t stack_size = 0;  // captured at start()
+  std::unique_ptr<ThreadTarget> target;
+  mutable Lock lock;  // guards the fields below
+  std::string name;
+  ThreadWaitState* wait = nullptr;      // the thread's park state while it lives
+  std::shared_ptr<Thread> self;         // handle held by the running thread
+  std::shared_ptr<ThreadCore> starter;  // start() -> the new thread: its reference
+  Thread* runner = nullptr;             // object whose run() is called (subclass)
+  bool runner_shared = false;           // runner kept alive by `self`
+  ThreadCore* prev = nullptr;           // registry list (registry lock)
+  ThreadCore* next = nullptr;
+  bool registered = false;
+  ThreadCore* all_prev = nullptr;  // list of every core (its own lock)
+  ThreadCore* all_next = nullptr;
+};
+
+}  // namespace detail
 
 // The one friend of Thread inside the library: builds handles that share an
 // existing core (aliases, the main thread, foreign threads' dummies).
@@ -107,9 +169,6 @@ bool wait_terminated(ThreadCore& core, Deadline deadline) noexcept;
 // joiner; the others park until it is done). True if both happened.
 bool join_core(ThreadCore& core, Deadline deadline);
 
-// Writes to stderr without allocating.
-void write_stderr(const char* text) noexcept;
-
 // Registry (src/registry.cpp).
 void registry_add(ThreadCore* core);
 void registry_remove(ThreadCore* core);
@@ -117,10 +176,6 @@ void ensure_exit_handler();
 Thread& current_thread_slow();
 // Monotonic "Thread-N" numbering (C58).
 extern std::atomic<unsigned long> g_thread_counter;
-
-// excepthook's slot (src/thread.cpp): its lock, for the fork handler.
-void hook_lock_acquire() noexcept;
-void hook_lock_release() noexcept;
 
 // local<T> (src/local.cpp): destroys the calling thread's instances.
 void local_thread_exit() noexcept;

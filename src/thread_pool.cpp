@@ -15,6 +15,7 @@
 #include <thread>
 #include <vector>
 
+#include "spindle/detail/spin.hpp"
 #include "spindle/futures.hpp"
 #include "spindle/thread.hpp"
 
@@ -139,7 +140,6 @@ class PoolCore : public std::enable_shared_from_this<PoolCore> {
   std::atomic<std::uint32_t> sleepers_{0};
   alignas(64) std::atomic<std::uint32_t> spinning_{0};
   const std::uint32_t max_spinners_ = spinner_limit();
-  static constexpr int kIdleSpinRounds = 16;
 };
 
 namespace {
@@ -322,25 +322,15 @@ bool PoolCore::work_or_closed() const noexcept {
 
 void PoolCore::wait_for_work() {
   // An idle worker first spins (briefly yielding the CPU between rounds)
-  // while few others do: tiny tasks then flow without a system call on
-  // either side, because submit() wakes nobody while a spinner is looking.
-  // Measured in bench/bench_futures.cpp: without it every submit paid a
-  // futex wake and every worker a futex wait.
+  // while few others do: spin.hpp's kIdleWorkerRounds says why.
   std::uint32_t spinners = spinning_.load(std::memory_order_relaxed);
   const bool spin =
       spinners < max_spinners_ &&
       spinning_.compare_exchange_strong(spinners, spinners + 1, std::memory_order_seq_cst);
-  if (spin) {
-    for (int round = 0; round < kIdleSpinRounds; ++round) {
-      for (int i = 0; i < 64; ++i) {
-        if (work_or_closed()) {
-          spinning_.fetch_sub(1, std::memory_order_seq_cst);
-          return;
-        }
-        cpu_relax();
-      }
-      std::this_thread::yield();
-    }
+  if (spin &&
+      spin_rounds(kIdleWorkerRounds, kIdleWorkerPauses, [this] { return work_or_closed(); })) {
+    spinning_.fetch_sub(1, std::memory_order_seq_cst);
+    return;
   }
   const std::uint32_t key = seq_.load(std::memory_order_acquire);
   sleepers_.fetch_add(1, std::memory_order_seq_cst);

@@ -1,6 +1,8 @@
 // Timer's wait: park on the control word with an absolute deadline.
 #include "spindle/timer.hpp"
 
+#include "spindle/detail/park.hpp"
+
 namespace spindle::detail {
 
 bool TimerControl::wait_and_claim() noexcept {

@@ -30,6 +30,7 @@
 #include "spindle/thread.hpp"
 #include "spindle/timer.hpp"
 #include "support.hpp"
+#include "threads.hpp"
 
 using namespace std::chrono_literals;
 using spindle_test::Watchdog;
@@ -121,6 +122,9 @@ void operator delete[](void* p, std::size_t, std::align_val_t) noexcept {
 
 namespace {
 
+using spindle_test::Gate;
+using spindle_test::wait_blocked;
+
 // Runs `op` with the n-th allocation failing, n = 1, 2, ..., until it
 // completes without reaching the failure. After each run `check(threw)`
 // verifies the state. Returns how many runs it took.
@@ -150,20 +154,6 @@ long sweep(Op op, Check check) {
 template <class Op>
 long sweep(Op op) {
   return sweep(op, [](bool) {});
-}
-
-struct Gate {
-  spindle::Lock lock;
-  Gate() { lock.acquire(); }
-  void pass() {
-    lock.acquire();
-    lock.release();
-  }
-  void open() { lock.release(); }
-};
-
-void wait_blocked(const spindle::Thread& t) {
-  while (t.state() != spindle::ThreadState::blocked) std::this_thread::yield();
 }
 
 unsigned long number_in(const std::string& name, const std::string& prefix) {

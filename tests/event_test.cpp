@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "support.hpp"
+#include "threads.hpp"
 
 using namespace std::chrono_literals;
 using spindle::Event;
@@ -47,16 +48,15 @@ TEST(Event, C30_wait_true_even_if_cleared_before_waiter_woke) {
   spindle_test::Watchdog wd("C30 set+clear");
   for (int round = 0; round < 50; ++round) {
     Event e;
-    std::atomic<spindle::detail::ThreadWaitState*> state{nullptr};
+    spindle_test::ParkProbe probe(1);
     std::atomic<int> result{-1};
     std::thread waiter([&] {
-      state.store(&spindle::detail::this_thread_wait_state());
+      probe.attach(0);
       result.store(e.wait(100s) ? 1 : 0);
     });
     // set() and clear() only once the waiter is parked on the event, so the
     // flag is already down again when it wakes up.
-    spindle::detail::ThreadWaitState* ws = nullptr;
-    while ((ws = state.load()) == nullptr || ws->object.load() != &e) std::this_thread::yield();
+    probe.await_parked(&e, "Event");
     e.set();
     e.clear();
     waiter.join();

@@ -19,6 +19,7 @@
 #include <utility>
 #include <vector>
 
+#include "spindle/event.hpp"
 #include "spindle/futures.hpp"
 #include "spindle/lock.hpp"
 #include "spindle/thread.hpp"
@@ -414,8 +415,13 @@ TEST(ThreadPoolExecutor, WaitingWhileHoldingAnRLockNeverRunsTheInnerTaskInsideTh
 TEST(ThreadPoolExecutor, ShutdownWaitInAWorkerRaisesCannotJoinCurrentThreadAsPython) {
   spindle_test::Watchdog dog("shutdown in a worker");
   ThreadPoolExecutor pool(1);
-  auto f = pool.submit([&pool] { pool.shutdown(true); });
+  spindle::Event submitted;  // the worker shuts down only once `queued` is in
+  auto f = pool.submit([&] {
+    submitted.wait();
+    pool.shutdown(true);
+  });
   auto queued = pool.submit(square, 3);
+  submitted.set();
   try {
     f.result();
     FAIL() << "no RuntimeError";

@@ -32,6 +32,7 @@
 #include "spindle/thread.hpp"
 #include "support.hpp"
 #include "thread_internal.hpp"  // detail::register_at_fork
+#include "threads.hpp"
 
 // TSan stops a child of a multi-threaded parent at its first new thread
 // unless told otherwise; these tests start threads in such children on
@@ -59,6 +60,9 @@ using namespace std::chrono_literals;
   } while (0)
 
 namespace {
+
+using spindle_test::Gate;
+using spindle_test::wait_blocked;
 
 constexpr unsigned kChildAlarmSeconds = 100;
 
@@ -135,21 +139,6 @@ int fork_and_exit(const std::function<int()>& body) {
     return -1;
   }
   return wait_child(pid);
-}
-
-// A gate threads block on (parked: "blocked") until opened.
-struct Gate {
-  spindle::Lock lock;
-  Gate() { lock.acquire(); }
-  void pass() {
-    lock.acquire();
-    lock.release();
-  }
-  void open() { lock.release(); }
-};
-
-void wait_blocked(const spindle::Thread& t) {
-  while (t.state() != spindle::ThreadState::blocked) std::this_thread::yield();
 }
 
 bool task_exists(long tid) {

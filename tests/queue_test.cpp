@@ -17,50 +17,21 @@
 #include <vector>
 
 #include "support.hpp"
+#include "threads.hpp"
 
 using namespace std::chrono_literals;
 using spindle_test::Watchdog;
 
 namespace {
 
-// Waits (without sleeping as synchronisation) until `pred` holds; a hang is
-// caught by the test's watchdog.
-template <class Pred>
-void eventually(Pred pred) {
-  while (!pred()) std::this_thread::yield();
-}
+using spindle_test::eventually;
+using spindle_test::ParkProbe;
 
-// Tells whether a set of threads are parked on a queue, from the park
-// layer's per-thread wait state, so that a test can make sure the wake-up it
-// checks is a real one (a thread blocked in the kernel), without sleeping.
-class ParkProbe {
- public:
-  explicit ParkProbe(int threads) : states_(static_cast<std::size_t>(threads)) {}
-  /// Called by thread `i` before it blocks.
-  void attach(int i) {
-    states_[static_cast<std::size_t>(i)] = &spindle::detail::this_thread_wait_state();
-  }
-  /// Waits until every attached thread is parked on `object` (any object if
-  /// null) in a wait of `kind` (any kind if null), e.g. "Queue.get".
-  void await_parked(const void* object, const char* kind = nullptr) {
-    for (auto& s : states_) {
-      eventually([&] {
-        spindle::detail::ThreadWaitState* w = s.load();
-        if (w == nullptr) return false;
-        const char* k = w->kind.load();
-        return k != nullptr && (object == nullptr || w->object.load() == object) &&
-               (kind == nullptr || std::strcmp(k, kind) == 0);
-      });
-    }
-  }
-
- private:
-  std::vector<std::atomic<spindle::detail::ThreadWaitState*>> states_;
-};
-
+// The object a thread parked on a queue waits on (Thread::waiting_on()):
+// the queue itself.
 template <class Q>
 const void* core_of(const Q& q) {
-  return static_cast<const spindle::detail::QueueCore*>(&q);
+  return &q;
 }
 
 }  // namespace

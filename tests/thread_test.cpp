@@ -14,27 +14,15 @@
 
 #include "spindle/lock.hpp"
 #include "support.hpp"
+#include "threads.hpp"
 
 using namespace std::chrono_literals;
 using spindle_test::Watchdog;
 
 namespace {
 
-// A gate a thread blocks on (parked, so its state is "blocked") until opened.
-struct Gate {
-  spindle::Lock lock;
-  Gate() { lock.acquire(); }
-  void pass() {
-    lock.acquire();
-    lock.release();
-  }
-  void open() { lock.release(); }
-};
-
-// Waits (yielding) until `t` is parked; a hang guard holds the test.
-void wait_blocked(const spindle::Thread& t) {
-  while (t.state() != spindle::ThreadState::blocked) std::this_thread::yield();
-}
+using spindle_test::Gate;
+using spindle_test::wait_blocked;
 
 }  // namespace
 

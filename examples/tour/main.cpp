@@ -1,5 +1,5 @@
-// The spindle tour: every program in the five threading tutorials of
-// seeds/, rewritten with spindle and run section by section.
+// The spindle tour: every program in the five threading tutorials listed in
+// docs/tour.md, rewritten with spindle and run section by section.
 //
 //   tour                 run every section (under 30 s on 2 cores)
 //   tour --list          list the sections
@@ -53,7 +53,7 @@ std::string seed_label(int seed) {
 }
 
 void print_list() {
-  std::cout << "Sections of the tour (seed = the tutorial in seeds/ it comes from):\n";
+  std::cout << "Sections of the tour (seed = the tutorial it comes from, see docs/tour.md):\n";
   for (const auto& s : sections())
     std::cout << "  " << s.name << std::string(s.name.size() < 28 ? 28 - s.name.size() : 1, ' ')
               << "seed " << seed_label(s.seed) << "  " << s.title << "\n";
@@ -199,7 +199,7 @@ int main(int argc, char** argv) {
     else if (arg == "--list")
       list = true;
     else if (arg == "--help" || arg == "-h") {
-      std::cout << "tour: the programs of the threading tutorials in seeds/, run with spindle\n"
+      std::cout << "tour: the threading tutorials' programs (docs/tour.md), run with spindle\n"
                 << "usage: tour [--quick] [--check] [--list] [SECTION...]\n"
                 << "  SECTION     run only these sections (see --list); seed-000 ... seed-004 run "
                    "one tutorial\n"
@@ -241,7 +241,7 @@ int main(int argc, char** argv) {
   std::signal(SIGPIPE, SIG_IGN);
 
   std::cout
-      << "spindle tour: " << run.size() << " section(s) from the threading tutorials in seeds/"
+      << "spindle tour: " << run.size() << " section(s) from the tutorials of docs/tour.md"
       << (g_options.quick ? " (quick mode)" : "") << "\n"
       << "Each section runs the tutorial's program with spindle; lines indented by four\n"
       << "spaces are the program's own output, lines starting with '->' are the tour's notes.\n";

@@ -57,8 +57,8 @@
 #include <functional>
 #include <optional>
 
-#include "spindle/detail/deadline.hpp"
 #include "spindle/detail/park.hpp"
+#include "spindle/detail/time.hpp"
 #include "spindle/errors.hpp"
 #include "spindle/lock.hpp"
 

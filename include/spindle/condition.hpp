@@ -41,8 +41,8 @@
 #include <optional>
 
 #include "spindle/detail/acquire.hpp"
-#include "spindle/detail/deadline.hpp"
 #include "spindle/detail/park.hpp"
+#include "spindle/detail/time.hpp"
 #include "spindle/lock.hpp"
 
 namespace spindle {

@@ -39,8 +39,8 @@
 #include <chrono>
 #include <cstdint>
 
-#include "spindle/detail/deadline.hpp"
 #include "spindle/detail/park.hpp"
+#include "spindle/detail/time.hpp"
 
 namespace spindle {
 

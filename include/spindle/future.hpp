@@ -22,8 +22,8 @@
 #include <utility>
 #include <vector>
 
-#include "spindle/detail/deadline.hpp"
 #include "spindle/detail/future_state.hpp"
+#include "spindle/detail/time.hpp"
 #include "spindle/errors.hpp"
 #include "spindle/lock.hpp"
 

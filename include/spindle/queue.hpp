@@ -16,7 +16,8 @@
 //   Queue(maxsize=0)                Queue<T>(maxsize = 0)        FIFO
 //   LifoQueue(maxsize=0)            LifoQueue<T>(maxsize = 0)    last in, first out
 //   PriorityQueue(maxsize=0)        PriorityQueue<T, Compare>    lowest first (C80)
-//   SimpleQueue()                   SimpleQueue<T>               unbounded, no task_done/join/shutdown
+//   SimpleQueue()                   SimpleQueue<T>               unbounded; no task_done,
+//                                                                join or shutdown
 //   q.put(x)                        q.put(x)                     blocks while full
 //   q.put(x, block=False)           q.put(x, false) / q.put_nowait(x)   Full if full (C73)
 //   q.put(x, timeout=2)             q.put(x, 2s)                 Full when the time runs out
@@ -92,9 +93,9 @@
 #include <type_traits>
 #include <utility>
 
-#include "spindle/detail/deadline.hpp"
 #include "spindle/detail/queue_core.hpp"
 #include "spindle/detail/queue_storage.hpp"
+#include "spindle/detail/time.hpp"
 #include "spindle/errors.hpp"
 
 namespace spindle {
@@ -181,9 +182,9 @@ class BasicQueue : public QueueCore {
   /// while shutdown() runs in another thread is undefined: join the threads
   /// that use the queue first (see "Lifetime" at the top of this file).
   void shutdown(bool immediate = false) noexcept {
-    lock_.acquire();
+    Held held(lock_);
     const std::size_t drained = immediate ? storage_.clear() : 0;
-    finish_shutdown(drained);  // releases the lock
+    finish_shutdown(held, drained);
   }
 
   // From QueueCore (documented here):
@@ -201,20 +202,20 @@ class BasicQueue : public QueueCore {
  private:
   template <class... Args>
   void put_impl(Deadline deadline, bool block, Args&&... args) {
-    lock_.acquire();
-    if (!room_now()) await_room(deadline, block);  // throws with the lock released
+    Held held(lock_);
+    if (!room_now()) await_room(held.proof(), deadline, block);
     try {
       storage_.push(std::forward<Args>(args)...);
     } catch (...) {
       // The slot stays free: a wake-up this thread consumed goes to the next
       // parked putter (C81), as a timed-out waiter's does.
       const Wake putter = pass_on_put();
-      lock_.release();
+      held.unlock();
       wake(putter);
       throw;
     }
     const Wake getter = note_put();
-    lock_.release();
+    held.unlock();
     wake(getter);
   }
 
@@ -222,9 +223,9 @@ class BasicQueue : public QueueCore {
   // constructed directly in the caller's object (guaranteed elision); only
   // once that succeeded does the Commit guard remove it from the storage.
   T get_impl(Deadline deadline, bool block) {
-    lock_.acquire();
-    if (storage_.empty()) await_item(deadline, block);  // throws with the lock released
-    Commit commit{*this, std::uncaught_exceptions(), {}};
+    Held held(lock_);
+    if (storage_.empty()) await_item(held.proof(), deadline, block);
+    Commit commit{*this, held, std::uncaught_exceptions(), {}};
     try {
       commit.plan = storage_.plan_pop();
     } catch (...) {
@@ -236,6 +237,7 @@ class BasicQueue : public QueueCore {
 
   struct Commit {
     BasicQueue& q;
+    Held& held;
     int exceptions;
     typename Storage::Plan plan;
     ~Commit() {
@@ -243,13 +245,13 @@ class BasicQueue : public QueueCore {
         // The item stays queued: a wake-up this thread consumed goes to the
         // next parked getter (C81), as a timed-out waiter's does.
         const Wake getter = q.pass_on_get();
-        q.lock_.release();
+        held.unlock();
         wake(getter);
         return;
       }
       q.storage_.pop(plan);
       const Wake putter = q.note_get();
-      q.lock_.release();
+      held.unlock();
       wake(putter);
     }
   };

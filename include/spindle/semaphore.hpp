@@ -45,8 +45,8 @@
 #include <cstdint>
 
 #include "spindle/detail/acquire.hpp"
-#include "spindle/detail/deadline.hpp"
 #include "spindle/detail/park.hpp"
+#include "spindle/detail/time.hpp"
 #include "spindle/errors.hpp"
 
 namespace spindle {

@@ -145,10 +145,8 @@
 #include <utility>
 #include <vector>
 
-#include "spindle/detail/deadline.hpp"
-#include "spindle/detail/park.hpp"
+#include "spindle/detail/time.hpp"
 #include "spindle/errors.hpp"
-#include "spindle/lock.hpp"
 
 namespace spindle {
 
@@ -169,65 +167,20 @@ enum class ThreadState : std::uint8_t { new_, ready, running, blocked, terminate
 /// "new", "ready", "running", "blocked", "terminated".
 const char* to_string(ThreadState s) noexcept;
 
-/// What a blocked thread waits on (a snapshot of its detail::ThreadWaitState).
+/// What a blocked thread waits on (a snapshot).
 struct ThreadWait {
   const char* kind;       ///< "Lock", "Condition", "Thread.join", ...
   const void* object;     ///< the object's address
-  std::int64_t since_ns;  ///< since when, on detail::Clock, in ns
+  std::int64_t since_ns;  ///< since when: ns on std::chrono::steady_clock
 };
 
 namespace detail {
 
-// The shared state of one thread: everything a handle reads, and what the
-// running thread holds. Internal; see src/thread.cpp.
-class ThreadCore : public std::enable_shared_from_this<ThreadCore> {
- public:
-  enum class Kind : std::uint8_t { spawned, main, dummy };
-  // word: the stage in the low 2 bits, kWaiters when someone is parked on it.
-  static constexpr std::uint32_t kNew = 0, kReady = 1, kRunning = 2, kTerminated = 3;
-  static constexpr std::uint32_t kStageMask = 3, kWaiters = 4;
-  // os: whether the OS thread still has to be reaped (pthread_join), in the
-  // low 2 bits, kOsWaiters when a second joiner is parked on it.
-  //   kOsNone: no OS thread of ours to reap (not started, the main thread,
-  //            a foreign thread, or a thread that vanished in fork()).
-  //   kOsJoinable -> kOsJoining (one joiner claimed it) -> kOsJoined.
-  // A core destroyed while kOsJoinable detaches its thread.
-  static constexpr std::uint32_t kOsNone = 0, kOsJoinable = 1, kOsJoining = 2, kOsJoined = 3;
-  static constexpr std::uint32_t kOsMask = 3, kOsWaiters = 4;
+class ThreadCore;  // a thread's shared state (src/thread_internal.hpp)
+struct AliasTag;   // builds handles of an existing thread (src/thread_internal.hpp)
 
-  // Every core is on one process-wide list (for fork(); src/thread.cpp).
-  explicit ThreadCore(Kind k = Kind::spawned) noexcept;
-  virtual ~ThreadCore();
-  ThreadCore(const ThreadCore&) = delete;
-  ThreadCore& operator=(const ThreadCore&) = delete;
-
-  virtual bool has_target() const noexcept { return false; }
-  virtual void call_target() {}
-  virtual void drop_target() noexcept {}
-
-  std::uint32_t stage() const noexcept { return word.load(std::memory_order_acquire) & kStageMask; }
-
-  std::atomic<std::uint32_t> word{kNew};
-  std::atomic<std::uint32_t> os{kOsNone};
-  std::atomic<bool> daemon{false};
-  std::atomic<std::uint64_t> ident{0};
-  std::atomic<long> native_id{0};
-  Kind kind;                   // set once; a forked child's forking thread becomes main
-  std::size_t stack_size = 0;  // captured at start()
-  mutable Lock lock;           // guards the fields below
-  std::string name;
-  ThreadWaitState* wait = nullptr;      // the thread's park state while it lives
-  std::shared_ptr<Thread> self;         // handle held by the running thread
-  std::shared_ptr<ThreadCore> starter;  // start() -> the new thread: its reference
-  Thread* runner = nullptr;             // object whose run() is called (subclass)
-  bool runner_shared = false;           // runner kept alive by `self`
-  ThreadCore* prev = nullptr;           // registry list (registry lock)
-  ThreadCore* next = nullptr;
-  bool registered = false;
-  ThreadCore* all_prev = nullptr;  // list of every core (its own lock)
-  ThreadCore* all_next = nullptr;
-};
-
+/// A callable bound to decay-copied arguments: `f(args...)` when called
+/// (once; both are moved into the call).
 template <class F, class... Args>
 struct Invoker {
   F f;
@@ -237,29 +190,33 @@ struct Invoker {
   }
 };
 
-template <class Fn>
-class TargetCore final : public ThreadCore {
+/// A thread's target, type-erased: created by Thread's constructor, called
+/// once in the new thread, destroyed there when the body returns.
+class ThreadTarget {
  public:
-  template <class... A>
-  explicit TargetCore(A&&... a) : fn_(std::in_place, std::forward<A>(a)...) {}
-  bool has_target() const noexcept override { return true; }
-  void call_target() override {
-    if (fn_) (*fn_)();
-  }
-  void drop_target() noexcept override { fn_.reset(); }
+  ThreadTarget() = default;
+  ThreadTarget(const ThreadTarget&) = delete;
+  ThreadTarget& operator=(const ThreadTarget&) = delete;
+  virtual ~ThreadTarget() = default;
+  virtual void call() = 0;
+};
+
+template <class Fn>
+class BoundTarget final : public ThreadTarget {
+ public:
+  explicit BoundTarget(Fn fn) : fn_(std::move(fn)) {}
+  void call() override { fn_(); }
 
  private:
-  std::optional<Fn> fn_;
+  Fn fn_;
 };
 
 template <class F, class... Args>
-std::shared_ptr<ThreadCore> make_target_core(F&& f, Args&&... args) {
+std::unique_ptr<ThreadTarget> make_thread_target(F&& f, Args&&... args) {
   using I = Invoker<std::decay_t<F>, std::decay_t<Args>...>;
-  return std::make_shared<TargetCore<I>>(
+  return std::make_unique<BoundTarget<I>>(
       I{std::forward<F>(f), std::tuple<std::decay_t<Args>...>(std::forward<Args>(args)...)});
 }
-
-struct AliasTag {};
 
 /// Python's threading._register_atexit: `fn` runs at process exit, before
 /// the non-daemon threads are joined (newest first). Throws RuntimeError
@@ -278,17 +235,15 @@ class Thread : public std::enable_shared_from_this<Thread> {
     requires(!std::is_same_v<std::remove_cvref_t<F>, ThreadOptions> &&
              std::is_invocable_v<std::decay_t<F>, std::decay_t<Args>...>)
   explicit Thread(F&& f, Args&&... args)
-      : core_(detail::make_target_core(std::forward<F>(f), std::forward<Args>(args)...)) {
-    init(ThreadOptions{});
-  }
+      : Thread(ThreadOptions{},
+               detail::make_thread_target(std::forward<F>(f), std::forward<Args>(args)...)) {}
   /// As above, with a name and/or daemon flag:
   /// `spindle::Thread t({.name = "x", .daemon = true}, fn, a);`
   template <class F, class... Args>
     requires std::is_invocable_v<std::decay_t<F>, std::decay_t<Args>...>
   Thread(ThreadOptions opts, F&& f, Args&&... args)
-      : core_(detail::make_target_core(std::forward<F>(f), std::forward<Args>(args)...)) {
-    init(std::move(opts));
-  }
+      : Thread(std::move(opts),
+               detail::make_thread_target(std::forward<F>(f), std::forward<Args>(args)...)) {}
   /// A thread without a target, for subclasses that override run().
   Thread();
   explicit Thread(ThreadOptions opts);
@@ -363,10 +318,11 @@ class Thread : public std::enable_shared_from_this<Thread> {
  private:
   // join with an already validated deadline.
   bool join_until(detail::Deadline deadline);
-  friend class Timer;
   friend struct ThreadAccess;
-  Thread(detail::AliasTag, std::shared_ptr<detail::ThreadCore> core) noexcept;
-  void init(ThreadOptions opts);
+  Thread(const detail::AliasTag& tag, std::shared_ptr<detail::ThreadCore> core) noexcept;
+  // Creates the thread's core (owning `target`, null for a subclass) and
+  // applies the options; a construction that throws takes no "Thread-N".
+  Thread(ThreadOptions opts, std::unique_ptr<detail::ThreadTarget> target);
   detail::ThreadCore& core() const;
   bool runs_on_this_object() const noexcept;
 
@@ -417,13 +373,6 @@ struct ExceptHookArgs {
   /// what() for std::exception, else an empty string.
   [[nodiscard]] std::string message() const;
 };
-
-namespace detail {
-/// "TYPE: MESSAGE" for an exception (the demangled type, then what()), as
-/// Python prints a traceback's last line; used by every hook that reports an
-/// exception on stderr.
-std::string describe_exception(const std::exception_ptr& exc);
-}  // namespace detail
 
 /// Python's threading.__excepthook__: prints "Exception in thread NAME:"
 /// then "TYPE: MESSAGE" on stderr.

@@ -17,7 +17,7 @@
 //     release();                                  // give it back
 //
 // Timeouts are handled here, once for all types, under one of Python's two
-// rules (deadline.hpp), chosen by the type:
+// rules (time.hpp), chosen by the type:
 //   TimeoutRule::lock  (Lock, RLock, and Condition's own acquire, which is
 //                      its lock's): negative -> ValueError (C04), above
 //                      TIMEOUT_MAX -> OverflowError (C05), checked up front.
@@ -33,8 +33,8 @@
 
 #include <chrono>
 
-#include "spindle/detail/deadline.hpp"
 #include "spindle/detail/park.hpp"
+#include "spindle/detail/time.hpp"
 #include "spindle/errors.hpp"
 
 namespace spindle::detail {

@@ -337,11 +337,12 @@ class MultiWaiter {
 
  private:
   void on_done(std::size_t index, bool failed) noexcept;
+  bool satisfied(bool any) const noexcept;  // takes lock_
   bool satisfied_locked(bool any) const noexcept;
   bool wait_for(Deadline deadline, bool any) noexcept;
 
   Mode mode_;
-  Lock lock_;
+  mutable Lock lock_;
   std::vector<std::size_t> finished_;
   std::size_t count_ = 0;
   std::size_t target_ = static_cast<std::size_t>(-1);

@@ -14,9 +14,10 @@
 //   unpark_one / unpark(n) / unpark_all   FUTEX_WAKE
 //
 // Callers keep a waiter bit or count beside the state so that the release
-// side makes no system call when nobody waits; park itself never spins - the
-// bounded spin belongs to the primitive, where it knows what it waits for
-// (see `spin_until`).
+// side makes no system call when nobody waits (`wait_word` / `wake_waiters`
+// below are that protocol for a word with a waiter bit); park itself never
+// spins - the bounded spin belongs to the primitive, where it knows what it
+// waits for (spin.hpp).
 //
 // Diagnostics hook. While a thread is parked, its `ThreadWaitState` names the
 // kind of object and its address, and since when it waits. The state lives in
@@ -26,57 +27,12 @@
 #pragma once
 
 #include <atomic>
-#include <chrono>
 #include <cstdint>
 #include <limits>
 
-#include <sched.h>
+#include "spindle/detail/time.hpp"
 
 namespace spindle::detail {
-
-/// The clock every deadline is measured on: CLOCK_MONOTONIC
-/// (libstdc++'s steady_clock), immune to wall-clock changes.
-using Clock = std::chrono::steady_clock;
-
-/// An absolute point on Clock, in nanoseconds since the clock's epoch, or
-/// "never". A plain value, cheap to copy.
-class Deadline {
- public:
-  /// No deadline: wait until woken.
-  static constexpr Deadline never() noexcept { return Deadline(kNever); }
-  /// `timeout` from now, saturating to never() on overflow. `timeout` must be
-  /// non-negative (callers validate user input first; see deadline.hpp).
-  static Deadline after(std::chrono::nanoseconds timeout) noexcept {
-    const std::int64_t now = now_ns();
-    const std::int64_t t = timeout.count();
-    if (t >= kNever - now) return never();
-    return Deadline(now + t);
-  }
-  /// A point on Clock.
-  static Deadline at(Clock::time_point tp) noexcept {
-    return Deadline(
-        std::chrono::duration_cast<std::chrono::nanoseconds>(tp.time_since_epoch()).count());
-  }
-
-  [[nodiscard]] constexpr bool is_never() const noexcept { return ns_ == kNever; }
-  [[nodiscard]] bool expired() const noexcept { return !is_never() && now_ns() >= ns_; }
-  [[nodiscard]] constexpr std::int64_t ns() const noexcept { return ns_; }
-  /// Time left, zero if expired; meaningless for never().
-  [[nodiscard]] std::chrono::nanoseconds remaining() const noexcept {
-    const std::int64_t left = ns_ - now_ns();
-    return std::chrono::nanoseconds(left > 0 ? left : 0);
-  }
-
-  static std::int64_t now_ns() noexcept {
-    return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch())
-        .count();
-  }
-
- private:
-  static constexpr std::int64_t kNever = std::numeric_limits<std::int64_t>::max();
-  constexpr explicit Deadline(std::int64_t ns) noexcept : ns_(ns) {}
-  std::int64_t ns_;
-};
 
 /// What a parked thread is waiting on: a static string naming the kind of
 /// object ("Lock", "Condition", "Queue.get", ...) and the object's address.
@@ -124,54 +80,38 @@ inline int unpark_all(const std::atomic<std::uint32_t>& word) noexcept {
   return unpark(word, std::numeric_limits<int>::max());
 }
 
-/// One pause of a spin-wait loop (x86 `pause`, ARM `yield`).
-inline void cpu_relax() noexcept {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
-#elif defined(__aarch64__)
-  asm volatile("yield" ::: "memory");
-#else
-  std::atomic_signal_fence(std::memory_order_seq_cst);
-#endif
+/// The waiter-bit protocol, waiting side. `word` carries some state and one
+/// bit, `waiters_bit`, that a waiter sets before it parks; the side that
+/// changes the state wakes the word only if it finds the bit set
+/// (wake_waiters), so a change nobody waits for makes no system call.
+/// Blocks until `done(value)` is true for the word's value, or `deadline`
+/// passes. Returns done() of the last value read: false only on timeout.
+/// No wake-up is lost: the bit is set by a CAS against the value that was
+/// checked, and park() returns at once if the word changed since.
+template <class Done>
+bool wait_word(std::atomic<std::uint32_t>& word, std::uint32_t waiters_bit, Done done,
+               Deadline deadline, WaitSite site) noexcept {
+  std::uint32_t w = word.load(std::memory_order_acquire);
+  for (;;) {
+    if (done(w)) return true;
+    if ((w & waiters_bit) == 0) {
+      if (!word.compare_exchange_weak(w, w | waiters_bit, std::memory_order_acq_rel,
+                                      std::memory_order_acquire)) {
+        continue;
+      }
+      w |= waiters_bit;
+    }
+    if (!park(word, w, deadline, site)) return done(word.load(std::memory_order_acquire));
+    w = word.load(std::memory_order_acquire);
+  }
 }
 
-/// How many pauses a primitive spins before parking. Measured on 2 cores
-/// (bench/bench_primitives.cpp): a short spin catches a lock released by a
-/// thread on the other core without a system call, and costs little when
-/// the holder was descheduled.
-inline constexpr int kSpinLimit = 100;
-
-/// Spins at most kSpinLimit times until `done()` is true. Returns done().
-template <class Pred>
-inline bool spin_until(Pred done) noexcept {
-  for (int i = 0; i < kSpinLimit; ++i) {
-    if (done()) return true;
-    cpu_relax();
-  }
-  return done();
-}
-
-/// Spins for a hand-off: waiting for another thread's action (a release, a
-/// set, the last party of a barrier), not for a short critical section to
-/// end. A few pauses, then a few yields - on a loaded 2-core machine the
-/// thread we wait for often needs this very core - and only then the caller
-/// parks. Measured with bench/bench_primitives.cpp (docs/bench/primitives.md):
-/// 16 pauses + 8 yields cut the waiting thread's CPU per round trip against
-/// parking at once / after 100 pauses: Event 3.5 / 4.4 -> 2.2 us, Barrier
-/// 5.5 / 5.5 -> 1.9 us, Semaphore 2.4 / 4.8 -> 2.3 us. Returns done().
-template <class Pred>
-inline bool handoff_spin(Pred done) noexcept {
-  constexpr int kPauses = 16;
-  constexpr int kYields = 8;
-  for (int i = 0; i < kPauses; ++i) {
-    if (done()) return true;
-    cpu_relax();
-  }
-  for (int i = 0; i < kYields; ++i) {
-    if (done()) return true;
-    sched_yield();
-  }
-  return done();
+/// The waiter-bit protocol, waking side: `previous` is the word's value
+/// just before this thread changed it (the result of its exchange or CAS).
+/// Wakes every waiter if one announced itself.
+inline void wake_waiters(std::uint32_t previous, std::uint32_t waiters_bit,
+                         const std::atomic<std::uint32_t>& word) noexcept {
+  if ((previous & waiters_bit) != 0) unpark_all(word);
 }
 
 /// A token unique to the calling thread among live threads (the address of a

@@ -76,6 +76,38 @@ class QueueCore {
   void join();
 
  protected:
+  /// lock_, held by the calling thread: taken at construction, released by
+  /// unlock() or at destruction (so an exception thrown while it is held
+  /// releases it). Unlike std::unique_lock it checks nothing: each use is
+  /// paired by construction.
+  class Held;
+  /// Proof, in a helper's signature, that the caller holds lock_ through a
+  /// Held (an empty value, free to pass: only Held::proof() makes one).
+  /// A helper that waits releases lock_ and re-takes it before it returns
+  /// or throws, so the caller's Held stays the one owner.
+  class Locked {
+    friend class Held;
+    Locked() = default;
+  };
+  class Held {
+   public:
+    explicit Held(Lock& lock) : lock_(lock) { lock_.acquire(); }
+    ~Held() {
+      if (owns_) lock_.release();
+    }
+    Held(const Held&) = delete;
+    Held& operator=(const Held&) = delete;
+    void unlock() {
+      owns_ = false;
+      lock_.release();
+    }
+    [[nodiscard]] Locked proof() const noexcept { return {}; }
+
+   private:
+    Lock& lock_;
+    bool owns_ = true;
+  };
+
   // All of the following are called with lock_ held.
 
   /// True if a put may go ahead now.
@@ -84,12 +116,12 @@ class QueueCore {
            (maxsize_ <= 0 ||
             count_.load(std::memory_order_relaxed) < static_cast<std::size_t>(maxsize_));
   }
-  /// Waits (releasing and re-taking the lock) until room_now(). On ShutDown or
-  /// Full it releases the lock and throws.
-  void await_room(Deadline deadline, bool block);
-  /// Waits until an item is there. On ShutDown or Empty it releases the lock
-  /// and throws.
-  void await_item(Deadline deadline, bool block);
+  /// Waits (releasing and re-taking the lock) until room_now(). Throws
+  /// ShutDown or Full with the lock held.
+  void await_room(Locked, Deadline deadline, bool block);
+  /// Waits until an item is there. Throws ShutDown or Empty with the lock
+  /// held.
+  void await_item(Locked, Deadline deadline, bool block);
 
   /// A thread parked in a put or a get: a node on that thread's stack.
   struct Waiter {
@@ -144,7 +176,7 @@ class QueueCore {
 
   /// Marks the queue shut down; `drained` items were removed (immediate).
   /// Releases the lock and wakes every waiter that must re-check.
-  void finish_shutdown(std::size_t drained) noexcept;
+  void finish_shutdown(Held& held, std::size_t drained) noexcept;
 
   Lock lock_;
 
@@ -162,7 +194,7 @@ class QueueCore {
     word.store(word.load(std::memory_order_relaxed) + 1, std::memory_order_release);
     return true;
   }
-  void wait_in(WaitList& list, Deadline deadline, const char* kind);
+  void wait_in(Locked, WaitList& list, Deadline deadline, const char* kind);
 
   std::atomic<std::size_t> count_{0};
   const std::ptrdiff_t maxsize_;

@@ -1,9 +1,13 @@
-// Slow paths of the queues: waiting for an item, for room, for join().
+// QueueCore (detail/queue_core.hpp): the slow paths of the queues - waiting
+// for an item, for room, for join() - and shutdown.
 #include "spindle/detail/queue_core.hpp"
+
+#include <mutex>
+#include "spindle/detail/spin.hpp"
 
 namespace spindle::detail {
 
-void QueueCore::wait_in(WaitList& list, Deadline deadline, const char* kind) {
+void QueueCore::wait_in(Locked /*held*/, WaitList& list, Deadline deadline, const char* kind) {
   Waiter self;
   list.push_back(&self);
   lock_.release();
@@ -29,19 +33,13 @@ void QueueCore::signal_all(WaitList& list) noexcept {
   }
 }
 
-void QueueCore::await_item(Deadline deadline, bool block) {
+void QueueCore::await_item(Locked held, Deadline deadline, bool block) {
   bool spun = false;
   while (count_.load(std::memory_order_relaxed) == 0) {
     // Python checks shutdown before blocking: a shut-down queue still hands
     // out what it holds, and only an empty one throws (C77).
-    if (shutdown_.load(std::memory_order_relaxed)) {
-      lock_.release();
-      throw ShutDown();
-    }
-    if (!block || deadline.expired()) {
-      lock_.release();
-      throw Empty();  // C72
-    }
+    if (shutdown_.load(std::memory_order_relaxed)) throw ShutDown();
+    if (!block || deadline.expired()) throw Empty();  // C72
     if (!spun && getters_.head == nullptr && putters_.head == nullptr) {
       // Only the first getter spins, and not while producers are parked on
       // a full queue: without that rule, spinning getters took the bounded
@@ -56,21 +54,15 @@ void QueueCore::await_item(Deadline deadline, bool block) {
       lock_.acquire();
       continue;
     }
-    wait_in(getters_, deadline, "Queue.get");
+    wait_in(held, getters_, deadline, "Queue.get");
   }
 }
 
-void QueueCore::await_room(Deadline deadline, bool block) {
+void QueueCore::await_room(Locked held, Deadline deadline, bool block) {
   bool spun = false;
   while (!room_now()) {
-    if (shutdown_.load(std::memory_order_relaxed)) {
-      lock_.release();
-      throw ShutDown();  // C76
-    }
-    if (!block || deadline.expired()) {
-      lock_.release();
-      throw Full();  // C73
-    }
+    if (shutdown_.load(std::memory_order_relaxed)) throw ShutDown();  // C76
+    if (!block || deadline.expired()) throw Full();                   // C73
     if (!spun && putters_.head == nullptr) {
       // A full queue is different: its consumers are running (or it would
       // not have filled), so room usually appears within a few hundred
@@ -86,23 +78,22 @@ void QueueCore::await_room(Deadline deadline, bool block) {
       lock_.acquire();
       continue;
     }
-    wait_in(putters_, deadline, "Queue.put");
+    wait_in(held, putters_, deadline, "Queue.put");
   }
 }
 
 void QueueCore::task_done() {
-  lock_.acquire();
-  if (unfinished_ == 0) {
-    lock_.release();
-    throw ValueError("task_done() called too many times");  // C74
+  bool wake_join = false;
+  {
+    std::scoped_lock guard(lock_);
+    if (unfinished_ == 0) throw ValueError("task_done() called too many times");  // C74
+    wake_join = --unfinished_ == 0 && bump(all_done_, join_waiters_);
   }
-  const bool wake_join = --unfinished_ == 0 && bump(all_done_, join_waiters_);
-  lock_.release();
   if (wake_join) unpark_all(all_done_);
 }
 
 void QueueCore::join() {
-  lock_.acquire();
+  std::scoped_lock guard(lock_);
   while (unfinished_ != 0) {
     ++join_waiters_;
     const std::uint32_t seen = all_done_.load(std::memory_order_relaxed);
@@ -111,10 +102,9 @@ void QueueCore::join() {
     lock_.acquire();
     --join_waiters_;
   }
-  lock_.release();
 }
 
-void QueueCore::finish_shutdown(std::size_t drained) noexcept {
+void QueueCore::finish_shutdown(Held& held, std::size_t drained) noexcept {
   shutdown_.store(true, std::memory_order_relaxed);
   // C78: the drained items count as done, releasing join() at zero.
   unfinished_ -= drained < unfinished_ ? drained : unfinished_;
@@ -122,7 +112,7 @@ void QueueCore::finish_shutdown(std::size_t drained) noexcept {
   signal_all(getters_);
   signal_all(putters_);
   const bool wake_join = unfinished_ == 0 && bump(all_done_, join_waiters_);
-  lock_.release();
+  held.unlock();
   if (wake_join) unpark_all(all_done_);
 }
 

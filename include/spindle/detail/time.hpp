@@ -1,4 +1,9 @@
-// spindle/detail/deadline.hpp - turning a user's timeout into a Deadline.
+// spindle/detail/time.hpp - time in spindle: the clock, Deadline, TIMEOUT_MAX
+// and the validation of a user's timeout.
+//
+// Every wait in spindle ends at an absolute Deadline on one clock (Clock,
+// CLOCK_MONOTONIC), so a wait that wakes early and waits again never
+// stretches its timeout.
 //
 // spindle accepts any std::chrono::duration as a timeout. Python has two
 // rules for a bad one, and spindle follows each where Python does:
@@ -20,8 +25,10 @@
 
 #include <chrono>
 #include <cmath>
+#include <cstdint>
+#include <limits>
+#include <type_traits>
 
-#include "spindle/detail/park.hpp"
 #include "spindle/errors.hpp"
 
 namespace spindle {
@@ -34,6 +41,51 @@ namespace spindle {
 inline constexpr std::chrono::seconds TIMEOUT_MAX{9'223'372'036};
 
 namespace detail {
+
+/// The clock every deadline is measured on: CLOCK_MONOTONIC
+/// (libstdc++'s steady_clock), immune to wall-clock changes.
+using Clock = std::chrono::steady_clock;
+
+/// An absolute point on Clock, in nanoseconds since the clock's epoch, or
+/// "never". A plain value, cheap to copy.
+class Deadline {
+ public:
+  /// No deadline: wait until woken.
+  static constexpr Deadline never() noexcept { return Deadline(kNever); }
+  /// `timeout` from now, saturating to never() on overflow. `timeout` must be
+  /// non-negative (callers validate user input first: deadline_after,
+  /// WaitTimeout below).
+  static Deadline after(std::chrono::nanoseconds timeout) noexcept {
+    const std::int64_t now = now_ns();
+    const std::int64_t t = timeout.count();
+    if (t >= kNever - now) return never();
+    return Deadline(now + t);
+  }
+  /// A point on Clock.
+  static Deadline at(Clock::time_point tp) noexcept {
+    return Deadline(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(tp.time_since_epoch()).count());
+  }
+
+  [[nodiscard]] constexpr bool is_never() const noexcept { return ns_ == kNever; }
+  [[nodiscard]] bool expired() const noexcept { return !is_never() && now_ns() >= ns_; }
+  [[nodiscard]] constexpr std::int64_t ns() const noexcept { return ns_; }
+  /// Time left, zero if expired; meaningless for never().
+  [[nodiscard]] std::chrono::nanoseconds remaining() const noexcept {
+    const std::int64_t left = ns_ - now_ns();
+    return std::chrono::nanoseconds(left > 0 ? left : 0);
+  }
+
+  static std::int64_t now_ns() noexcept {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch())
+        .count();
+  }
+
+ private:
+  static constexpr std::int64_t kNever = std::numeric_limits<std::int64_t>::max();
+  constexpr explicit Deadline(std::int64_t ns) noexcept : ns_(ns) {}
+  std::int64_t ns_;
+};
 
 inline constexpr const char* kNegativeTimeout = "timeout value must be a non-negative number";
 inline constexpr const char* kNonBlockingTimeout =

@@ -1,0 +1,96 @@
+// spindle/detail/spin.hpp - every bounded spin in spindle, named once, next
+// to the measurement that chose it.
+//
+// A thread that must wait first looks for a short while (the event it waits
+// for is often a few hundred nanoseconds away, on the other core), then
+// parks (park.hpp). Each policy below is used by the primitives named in its
+// comment; nothing else in the library spins.
+#pragma once
+
+#include <sched.h>
+
+#include <atomic>
+
+namespace spindle::detail {
+
+/// One pause of a spin-wait loop (x86 `pause`, ARM `yield`).
+inline void cpu_relax() noexcept {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield" ::: "memory");
+#else
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+#endif
+}
+
+/// How many pauses a primitive spins before parking. Measured on 2 cores
+/// (bench/bench_primitives.cpp): a short spin catches a lock released by a
+/// thread on the other core without a system call, and costs little when
+/// the holder was descheduled.
+inline constexpr int kSpinLimit = 100;
+
+/// Spins at most kSpinLimit times until `done()` is true. Returns done().
+template <class Pred>
+inline bool spin_until(Pred done) noexcept {
+  for (int i = 0; i < kSpinLimit; ++i) {
+    if (done()) return true;
+    cpu_relax();
+  }
+  return done();
+}
+
+/// Spins for a hand-off: waiting for another thread's action (a release, a
+/// set, the last party of a barrier), not for a short critical section to
+/// end. A few pauses, then a few yields - on a loaded 2-core machine the
+/// thread we wait for often needs this very core - and only then the caller
+/// parks. Measured with bench/bench_primitives.cpp (docs/bench/primitives.md):
+/// 16 pauses + 8 yields cut the waiting thread's CPU per round trip against
+/// parking at once / after 100 pauses: Event 3.5 / 4.4 -> 2.2 us, Barrier
+/// 5.5 / 5.5 -> 1.9 us, Semaphore 2.4 / 4.8 -> 2.3 us. Returns done().
+template <class Pred>
+inline bool handoff_spin(Pred done) noexcept {
+  constexpr int kPauses = 16;
+  constexpr int kYields = 8;
+  for (int i = 0; i < kPauses; ++i) {
+    if (done()) return true;
+    cpu_relax();
+  }
+  for (int i = 0; i < kYields; ++i) {
+    if (done()) return true;
+    sched_yield();
+  }
+  return done();
+}
+
+/// Spins in rounds - `pauses` pauses, then a yield of the CPU - at most
+/// `rounds` times until `done()` is true. Returns done(). For waits whose end
+/// is usually microseconds away but may need this very core (a task running
+/// on a loaded machine): the yields let it run.
+template <class Pred>
+inline bool spin_rounds(int rounds, int pauses, Pred done) noexcept {
+  for (int round = 0; round < rounds; ++round) {
+    for (int i = 0; i < pauses; ++i) {
+      if (done()) return true;
+      cpu_relax();
+    }
+    sched_yield();
+  }
+  return done();
+}
+
+/// Future.result()/wait() before parking: 4 rounds of kSpinLimit pauses and a
+/// yield. A running task usually finishes within microseconds, and a
+/// completion that finds nobody parked costs the completing thread no system
+/// call (bench/bench_futures.cpp, submit -> result).
+inline constexpr int kFutureWaitRounds = 4;
+
+/// An idle ThreadPoolExecutor worker before it parks: 16 rounds of 64 pauses
+/// and a yield, by at most half the CPUs at a time. Tiny tasks then flow
+/// without a system call on either side, because submit() wakes nobody while
+/// a spinner is looking; without it every submit paid a futex wake and every
+/// worker a futex wait (bench/bench_futures.cpp, tiny tasks).
+inline constexpr int kIdleWorkerRounds = 16;
+inline constexpr int kIdleWorkerPauses = 64;
+
+}  // namespace spindle::detail
