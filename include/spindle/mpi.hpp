@@ -126,10 +126,11 @@
 // docs/design/mpi.md has the reasons and the measurements.
 //
 // Waiting: MPI cannot wake a thread, so the waiting sides poll. The
-// communication thread polls MPI for 2 ms after its last message (yielding
-// its core at each poll, except for the first 50 us while a result is due);
-// then, while results are due, it sleeps for spells that double up to 1 ms,
-// and with nothing due it parks until a submit() wakes it. An idle worker
+// communication thread polls MPI for 2 ms after its last message or
+// submit() (yielding its core at each poll, except for the first 50 us while
+// a result is due); then, while results are due, it sleeps for spells that
+// double up to 1 ms, and with nothing due it parks until a submit() wakes
+// it (spindle/detail/spin.hpp names these limits). An idle worker
 // rank polls for 2 ms after its last task (yielding after the first 20 us),
 // then sleeps the same way (mpi4py.futures' backoff also stops at 1 ms). So
 // a task that follows a quiet spell waits for its worker's next wake-up (up

@@ -8,7 +8,6 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
-#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <deque>
@@ -20,7 +19,10 @@
 #include <vector>
 
 #include "internal.hpp"
+#include "report.hpp"
 #include "spindle/detail/park.hpp"
+#include "spindle/detail/spin.hpp"
+#include "spindle/detail/time.hpp"
 #include "spindle/event.hpp"
 #include "spindle/lock.hpp"
 #include "spindle/mpi.hpp"
@@ -34,26 +36,21 @@ using process::Source;
 
 namespace {
 
-// Waiting without blocking (the wire cannot wake a thread). While results
-// are due the thread polls, yielding the core, for kPollNs after the last
-// message, then sleeps for spells that double from kFirstSleepNs up to
-// kLongestSleepNs (mpi4py.futures' backoff also stops at 1 ms). With nothing
-// due it polls as long, since the next submit() of a caller that waits for
-// each result comes soon after the result and would otherwise have to wake
-// it (on a busy machine a woken thread waits for a core), then parks until a
-// submit() wakes it.
-// Polling while a result is due is what MPI_Recv does; it is what keeps the
-// round trip near MPI's own (docs/design/mpi.md has the measurements).
-constexpr std::int64_t kPollNs = 2'000'000;
-// While a result is due the first kTightPollNs of polling do not yield: the
-// result of a short task comes within microseconds, and a sched_yield on a
-// core shared with other programs can hand it to them for a whole time
-// slice. With nothing due the thread yields at each poll: the caller whose
-// future it just completed may be waiting for this very core (a rank is
-// often bound to one core, and the client has two threads).
-constexpr std::int64_t kTightPollNs = 50'000;
-constexpr std::int64_t kFirstSleepNs = 16'000;
-constexpr std::int64_t kLongestSleepNs = 1'000'000;
+// Waiting without blocking (the wire cannot wake a thread): the policy is
+// spin.hpp's kMpi* (docs/design/mpi.md has the measurements). While results
+// are due the thread polls, the first kMpiClientTightPollNs without yielding
+// (the result of a short task comes within microseconds, and a sched_yield on
+// a core shared with other programs can hand it to them for a whole time
+// slice), then yielding the core at each poll, until kMpiPollNs after its
+// last activity, then sleeps for growing spells. With nothing due it polls
+// as long, yielding at each poll (the caller whose future it just completed
+// may be waiting for this very core: a rank is often bound to one core, and
+// the client has two threads), since the next submit() of a caller that
+// waits for each result comes soon after the result and would otherwise
+// have to wake it (on a busy machine a woken thread waits for a core), then
+// parks until a submit() wakes it. Polling while a result is due is what
+// MPI_Recv does; it is what keeps the round trip near MPI's own.
+
 // The comm thread's sleeps should end on time, not up to 50 us late.
 constexpr unsigned long kTimerSlackNs = 5'000;
 // A worker gets about this much measured work at a time, at most kMaxWindow
@@ -62,7 +59,9 @@ constexpr double kQueuedNsPerWorker = 2e6;
 constexpr std::size_t kMaxWindow = 64;
 
 [[noreturn]] void protocol_error(const char* what) noexcept {
-  std::fprintf(stderr, "spindle::mpi: %s\n", what);
+  write_stderr("spindle::mpi: ");  // three writes: nothing to allocate
+  write_stderr(what);
+  write_stderr("\n");
   std::abort();
 }
 
@@ -276,8 +275,8 @@ void Client::run() {
     // shared-memory transport sends it in fragments), yielding the core to
     // any thread that can run - the one whose future was just completed, a
     // worker rank on this core.
-    if (now - last_active < kPollNs || sending) {
-      if (due && now - last_active < kTightPollNs) {
+    if (now - last_active < kMpiPollNs || sending) {
+      if (due && now - last_active < kMpiClientTightPollNs) {
         cpu_relax();
       } else {
         sched_yield();
@@ -286,7 +285,7 @@ void Client::run() {
     }
     Deadline until = Deadline::never();
     if (due) {
-      sleep_ns = std::clamp(sleep_ns * 2, kFirstSleepNs, kLongestSleepNs);
+      sleep_ns = mpi_next_sleep_ns(sleep_ns);
       until = Deadline::after(std::chrono::nanoseconds(sleep_ns));
     }
     const std::uint32_t w = wake_.load(std::memory_order_acquire);

@@ -8,14 +8,16 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
-#include <cstdio>
 #include <cstring>
 #include <exception>
 #include <iostream>
 #include <string>
 
 #include "internal.hpp"
+#include "report.hpp"
 #include "spindle/detail/park.hpp"
+#include "spindle/detail/spin.hpp"
+#include "spindle/detail/time.hpp"
 #include "spindle/errors.hpp"
 
 namespace spindle::detail::mpi {
@@ -29,19 +31,17 @@ namespace {
 // Results of short tasks wait in the worker's batch while more tasks of the
 // same message remain, but never longer than this.
 constexpr std::int64_t kMaxResultDelayNs = 100'000;
-// An idle worker polls (yielding the core at each poll) for kPollNs after its last
-// message - the client's next task usually comes sooner - then sleeps for
-// spells that double up to kLongestSleepNs: an idle rank costs almost no CPU.
-constexpr std::int64_t kPollNs = 2'000'000;
-// The first 20 us without yielding: the next task of a caller that waits for
-// each result comes sooner than that.
-constexpr std::int64_t kTightPollNs = 20'000;
-constexpr std::int64_t kFirstSleepNs = 16'000;
-constexpr std::int64_t kLongestSleepNs = 1'000'000;
+// An idle worker polls for kMpiPollNs after its last message, the first
+// kMpiWorkerTightPollNs without yielding (the next task of a caller that
+// waits for each result comes sooner than that), then yielding the core at
+// each poll (the client's next task usually comes within that time), then
+// sleeps for growing spells: an idle rank costs almost no CPU (spin.hpp).
 constexpr unsigned long kTimerSlackNs = 5'000;
 
 [[noreturn]] void protocol_error(const char* what) noexcept {
-  std::fprintf(stderr, "spindle::mpi worker: %s\n", what);
+  write_stderr("spindle::mpi worker: ");  // three writes: nothing to allocate
+  write_stderr(what);
+  write_stderr("\n");
   std::abort();
 }
 
@@ -85,8 +85,8 @@ void append_pod(std::string& s, T v) {
   s.append(reinterpret_cast<const char*>(&v), sizeof v);
 }
 
-// Sleeps while idle (a park on a word nobody wakes): polls for kSpinNs after
-// the last message, then sleeps for growing spells.
+// Sleeps while idle (a park on a word nobody wakes): polls for kMpiPollNs
+// after the last message, then sleeps for growing spells.
 class Idle {
  public:
   void active() noexcept {
@@ -95,15 +95,15 @@ class Idle {
   }
   void wait() noexcept {
     const std::int64_t quiet = Deadline::now_ns() - last_;
-    if (quiet < kTightPollNs) {
+    if (quiet < kMpiWorkerTightPollNs) {
       cpu_relax();
       return;
     }
-    if (quiet < kPollNs) {
+    if (quiet < kMpiPollNs) {
       sched_yield();  // the client's threads may need this core
       return;
     }
-    sleep_ns_ = std::clamp(sleep_ns_ * 2, kFirstSleepNs, kLongestSleepNs);
+    sleep_ns_ = mpi_next_sleep_ns(sleep_ns_);
     park(word_, 0, Deadline::after(std::chrono::nanoseconds(sleep_ns_)),
          WaitSite{"MPIPoolExecutor.worker", this});
   }
