@@ -18,8 +18,8 @@
 //
 // Client and worker talk through a Wire: MPI's in mpi_wire.cpp, and an
 // in-process one in loopback.cpp where the workers are threads (the test
-// hook that runs the client's threads under ThreadSanitizer, which cannot
-// run Open MPI; see docs/design/mpi.md).
+// hook that runs the client's threads under the sanitizers with no MPI
+// library in the process; see docs/design/mpi.md).
 #pragma once
 
 #include <climits>

@@ -1,8 +1,8 @@
 // The test hook of spindle::mpi: a client whose workers are threads of this
 // process, linked by in-memory queues instead of MPI. The client, its
 // communication thread and the worker loop are the real ones; only the wire
-// differs. It lets the client's threading run under ThreadSanitizer, which
-// cannot run Open MPI (docs/design/mpi.md).
+// differs. It lets the tests run the client's threading under LeakSanitizer
+// and ThreadSanitizer with no MPI library in the process (docs/design/mpi.md).
 #include <unistd.h>
 
 #include <cstring>

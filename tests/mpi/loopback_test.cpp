@@ -1,8 +1,9 @@
 // MPIPoolExecutor over the in-process wire: the workers are threads of this
 // process standing for ranks 1..3. The client, its communication thread and
-// the worker loop are the ones MPI runs; this is where ThreadSanitizer and
-// LeakSanitizer see them (Open MPI cannot run under ThreadSanitizer, and
-// leaks in its own libraries hide ours under LeakSanitizer).
+// the worker loop are the ones MPI runs; this is where LeakSanitizer sees
+// them (leaks in Open MPI's own libraries hide ours under mpirun) and where
+// ThreadSanitizer sees them with no suppression at all (under mpirun, Open
+// MPI's own reports are suppressed: tests/mpi/openmpi.tsan.supp).
 #define SPINDLE_MPI_LOOPBACK 1
 #include "scenarios.hpp"
 

@@ -2,7 +2,8 @@
 // mpi_test.cpp, which runs under mpirun with real worker ranks, and by
 // loopback_test.cpp, whose workers are threads of the test process (the
 // same client and worker loop over an in-memory wire, so that the client's
-// threads run under ThreadSanitizer, which cannot run Open MPI). The test
+// threads run under LeakSanitizer and under ThreadSanitizer without Open
+// MPI in the process). The test
 // names are the same in both programs; CTest names the loopback ones
 // "loopback.MPIPoolExecutor.*".
 //
