@@ -171,6 +171,7 @@
 #include <vector>
 
 #include "spindle/detail/process_codec.hpp"
+#include "spindle/detail/time.hpp"
 #include "spindle/errors.hpp"
 #include "spindle/executor.hpp"
 #include "spindle/future.hpp"
