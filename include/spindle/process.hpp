@@ -417,6 +417,7 @@ class ProcessMapResults {
 
  private:
   friend class ProcessPoolExecutor;
+  friend struct detail::FutureAccess;  // MPIPoolExecutor::map builds one too
   friend iterator;
   using Chunks = MapResults<std::vector<R>>;
   explicit ProcessMapResults(std::unique_ptr<Chunks> chunks) noexcept
