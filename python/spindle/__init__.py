@@ -8,7 +8,10 @@ in the main thread Ctrl-C interrupts them as it does in CPython.
 
 Beyond Python: dump_threads() and thread_states() tell what each thread
 waits on; a future whose exception nobody retrieved is reported
-(set_unretrieved_exception_hook).
+(set_unretrieved_exception_hook); a blocking call without a timeout that
+would close a wait-for cycle of threads (each waiting on a spindle lock held
+by the next, outside the main thread) raises DeadlockError, a RuntimeError,
+and find_deadlocks() lists the cycles present now.
 
 Drop-in modules: ``import spindle.threading as threading``,
 ``import spindle.queue as queue``, ``from spindle import futures``.
@@ -30,7 +33,7 @@ from concurrent.futures.thread import BrokenThreadPool
 from . import _spindle
 from ._spindle import (Lock, RLock, Condition, Semaphore, BoundedSemaphore, Event, Barrier,
                        Queue, LifoQueue, PriorityQueue, SimpleQueue, ShutDown, Future,
-                       wait, as_completed, dump_threads)
+                       wait, as_completed, dump_threads, find_deadlocks, DeadlockError)
 
 __all__ = [
     "Lock", "RLock", "Condition", "Semaphore", "BoundedSemaphore", "Event", "Barrier",
@@ -40,7 +43,7 @@ __all__ = [
     "FIRST_COMPLETED", "FIRST_EXCEPTION", "ALL_COMPLETED",
     "CancelledError", "TimeoutError", "InvalidStateError", "BrokenExecutor",
     "BrokenThreadPool",
-    "dump_threads", "thread_states", "ThreadState", "set_unretrieved_exception_hook",
+    "dump_threads", "thread_states", "find_deadlocks", "DeadlockError", "ThreadState", "set_unretrieved_exception_hook",
 ]
 
 Executor = _cf.Executor

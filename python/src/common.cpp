@@ -146,6 +146,8 @@ PyObject* translate_exception() noexcept {
     PyErr_SetString(PyExc_OverflowError, e.what());
   } catch (const spindle::ValueError& e) {
     PyErr_SetString(PyExc_ValueError, e.what());
+  } catch (const spindle::DeadlockError& e) {
+    PyErr_SetString(g.DeadlockError, e.what());
   } catch (const spindle::RuntimeError& e) {
     PyErr_SetString(PyExc_RuntimeError, e.what());
   } catch (const spindle::TimeoutError&) {

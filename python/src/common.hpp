@@ -40,6 +40,7 @@ struct Globals {
   PyObject* InvalidStateError = nullptr;   // concurrent.futures.InvalidStateError
   PyObject* BrokenThreadPool = nullptr;    // concurrent.futures.thread.BrokenThreadPool
   PyObject* DoneAndNotDone = nullptr;      // concurrent.futures._base.DoneAndNotDoneFutures
+  PyObject* DeadlockError = nullptr;       // spindle.DeadlockError, a RuntimeError
   // Python-side reporters (spindle/__init__.py installs them).
   PyObject* report_callback_exception = nullptr;     // (future, exc)
   PyObject* report_initializer_exception = nullptr;  // (exc)

@@ -5,6 +5,7 @@
 // Python.h (through common.hpp) first, then the rest.
 #include <string>
 
+#include "spindle/deadlock.hpp"
 #include "spindle/thread.hpp"
 
 namespace spindle::python {
@@ -21,6 +22,31 @@ PyObject* dump_threads(PyObject*, PyObject*) {
   try {
     const std::string text = spindle::dump_threads();
     return PyUnicode_FromStringAndSize(text.data(), static_cast<Py_ssize_t>(text.size()));
+  }
+  SPY_CATCH_ALL {
+    return translate_exception();
+  }
+}
+
+// spindle::find_deadlocks(): one str per wait-for cycle present now (its
+// describe() text: a line per thread, what it holds and waits for).
+PyObject* find_deadlocks(PyObject*, PyObject*) {
+  try {
+    const auto cycles = spindle::find_deadlocks();
+    PyObject* list = PyList_New(0);
+    if (list == nullptr) return nullptr;
+    for (const auto& c : cycles) {
+      const std::string text = c.describe();
+      PyObject* item =
+          PyUnicode_FromStringAndSize(text.data(), static_cast<Py_ssize_t>(text.size()));
+      if (item == nullptr || PyList_Append(list, item) < 0) {
+        Py_XDECREF(item);
+        Py_DECREF(list);
+        return nullptr;
+      }
+      Py_DECREF(item);
+    }
+    return list;
   }
   SPY_CATCH_ALL {
     return translate_exception();
@@ -129,6 +155,9 @@ PyMethodDef module_methods[] = {
      "dump_threads() -> str\n\nOne line per thread spindle knows: name, ident, state, what it "
      "waits on and for how long."},
     {"_thread_states", thread_states, METH_NOARGS, nullptr},
+    {"find_deadlocks", find_deadlocks, METH_NOARGS,
+     "find_deadlocks() -> list[str]\n\nThe wait-for cycles present now among threads blocked in "
+     "spindle's locks and joins, one description each."},
     {"wait", SPY_FAST(futures_wait), METH_FASTCALL | METH_KEYWORDS,
      "wait(fs, timeout=None, return_when=ALL_COMPLETED) -> DoneAndNotDoneFutures"},
     {"as_completed", SPY_FAST(futures_as_completed), METH_FASTCALL | METH_KEYWORDS,
@@ -189,6 +218,16 @@ PyMODINIT_FUNC PyInit__spindle() {  // NOLINT(bugprone-reserved-identifier)
       Py_DECREF(m);
       return nullptr;
     }
+  }
+  g.DeadlockError = PyErr_NewExceptionWithDoc(
+      "spindle.DeadlockError",
+      "Raised by a blocking call without a timeout that would close a wait-for cycle "
+      "(threads each waiting on a lock held by the next); a RuntimeError.",
+      PyExc_RuntimeError, nullptr);
+  if (g.DeadlockError == nullptr ||
+      PyModule_AddObject(m, "DeadlockError", Py_NewRef(g.DeadlockError)) < 0) {
+    Py_DECREF(m);
+    return nullptr;
   }
   g.ShutDown = get_attr("queue", "ShutDown");  // Python 3.13
   if (g.ShutDown == nullptr) {

@@ -435,6 +435,35 @@ class Diagnostics(unittest.TestCase):
             self.assertEqual(name, "io_0")
             self.assertIn('"io_0"', spindle.dump_threads())
 
+    def test_two_threads_taking_two_locks_in_opposite_orders_get_deadlock_error(self):
+        # Each thread holds one lock and then takes the other's: the second
+        # to block would close the cycle and raises instead of hanging.
+        first, second = spindle.Lock(), spindle.Lock()
+        both_hold = threading.Barrier(2, timeout=GUARD)
+        errors = []
+
+        def take(mine, theirs):
+            with mine:
+                both_hold.wait()
+                try:
+                    with theirs:
+                        pass
+                except spindle.DeadlockError as e:
+                    errors.append(e)
+
+        threads = [threading.Thread(target=take, args=(first, second), name="left"),
+                   threading.Thread(target=take, args=(second, first), name="right")]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(GUARD)
+            self.assertFalse(t.is_alive())
+        self.assertEqual(len(errors), 1)
+        self.assertIsInstance(errors[0], RuntimeError)
+        self.assertIn('"left"', str(errors[0]))
+        self.assertIn('"right"', str(errors[0]))
+        self.assertEqual(spindle.find_deadlocks(), [])
+
 
 class Interpreter(unittest.TestCase):
     def run_script(self, code):
