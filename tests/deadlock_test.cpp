@@ -735,6 +735,13 @@ TEST(Deadlock, a_forked_child_forgets_the_waits_of_threads_that_vanished) {
   const pid_t pid = ::fork();
   if (pid == 0) {
     ::alarm(100);  // hang guard
+#if defined(__SANITIZE_THREAD__)
+    // ThreadSanitizer keeps the vanished threads in its thread table, and
+    // glibc reuses their stacks - so their pthread_t values - for the
+    // child's new threads, which TSan takes for duplicates ("dup thread with
+    // used id"): a stack size no vanished thread had gives fresh stacks.
+    spindle::stack_size(std::size_t{16} << 20);
+#endif
     // Only this thread exists here; `blocked`'s wait is gone with it.
     if (!spindle::find_deadlocks().empty()) ::_exit(2);
     Lock a, b;
