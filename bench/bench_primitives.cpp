@@ -72,7 +72,7 @@ BENCHMARK(BM_uncontended<std::recursive_mutex>)->Name("uncontended/std::recursiv
 
 void BM_uncontended_semaphore(benchmark::State& state) {
   static spindle::Semaphore s(1);
-  for (auto _ : state) {
+  for (auto _ : state) {  // NOLINT(clang-analyzer-deadcode.DeadStores)
     s.acquire();
     benchmark::ClobberMemory();
     s.release();
@@ -80,7 +80,7 @@ void BM_uncontended_semaphore(benchmark::State& state) {
 }
 void BM_uncontended_std_semaphore(benchmark::State& state) {
   static std::counting_semaphore<> s(1);
-  for (auto _ : state) {
+  for (auto _ : state) {  // NOLINT(clang-analyzer-deadcode.DeadStores)
     s.acquire();
     benchmark::ClobberMemory();
     s.release();
@@ -266,7 +266,7 @@ void BM_watched_wait(benchmark::State& state) {
   std::atomic<std::uint32_t> word{2};
   std::thread([&] { owner.store(spindle::detail::owner_token()); }).join();  // some thread's token
   const auto target = spindle::detail::WaitTarget::lock(&word, &owner, &word, false);
-  for (auto _ : state) {
+  for (auto _ : state) {  // NOLINT(clang-analyzer-deadcode.DeadStores)
     const spindle::detail::WatchedWait watch(target);
     benchmark::ClobberMemory();
   }

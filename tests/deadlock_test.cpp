@@ -34,7 +34,8 @@
 #include "threads.hpp"
 
 // The fork test starts threads in the child of a multi-threaded parent.
-extern "C" const char* __tsan_default_options() {
+// TSan looks this function up by its reserved name.
+extern "C" const char* __tsan_default_options() {  // NOLINT(bugprone-reserved-identifier)
   return "die_after_fork=0";
 }
 
@@ -128,6 +129,7 @@ RingResult run_ring(int n) {
   RingResult r;
   std::mutex m;
   std::vector<std::unique_ptr<Thread>> threads;
+  threads.reserve(static_cast<std::size_t>(n));
   for (int i = 0; i < n; ++i) {
     threads.push_back(std::make_unique<Thread>(
         spindle::ThreadOptions{.name = "philosopher-" + std::to_string(i)}, [&, i] {
@@ -157,7 +159,7 @@ RingResult run_ring(int n) {
   for (int i = 0; i + 1 < n; ++i) {
     go[static_cast<std::size_t>(i)]->set();
     wait_blocked_on(*threads[static_cast<std::size_t>(i)],
-                    locks[static_cast<std::size_t>(i + 1)].get());
+                    locks[static_cast<std::size_t>(i) + 1].get());
   }
   EXPECT_TRUE(spindle::find_deadlocks().empty()) << "a chain is not a cycle";
   go[static_cast<std::size_t>(n - 1)]->set();
@@ -254,9 +256,10 @@ TEST(Deadlock, dining_philosophers_five_threads) {
   EXPECT_EQ(r.raised, 1);
   EXPECT_EQ(r.raiser, 4);
   EXPECT_EQ(r.completed, 4) << "once the last one puts its fork down, everyone else eats";
-  for (int i = 0; i < 5; ++i)
+  for (int i = 0; i < 5; ++i) {
     EXPECT_NE(r.message.find("\"philosopher-" + std::to_string(i) + "\""), std::string::npos)
         << r.message;
+  }
 }
 
 TEST(Deadlock, join_cycle) {
@@ -732,6 +735,13 @@ TEST(Deadlock, a_forked_child_forgets_the_waits_of_threads_that_vanished) {
   const pid_t pid = ::fork();
   if (pid == 0) {
     ::alarm(100);  // hang guard
+#if defined(__SANITIZE_THREAD__)
+    // ThreadSanitizer keeps the vanished threads in its thread table, and
+    // glibc reuses their stacks - so their pthread_t values - for the
+    // child's new threads, which TSan takes for duplicates ("dup thread with
+    // used id"): a stack size no vanished thread had gives fresh stacks.
+    spindle::stack_size(std::size_t{16} << 20);
+#endif
     // Only this thread exists here; `blocked`'s wait is gone with it.
     if (!spindle::find_deadlocks().empty()) ::_exit(2);
     Lock a, b;
@@ -851,6 +861,7 @@ TEST(LockOrder, consistent_order_is_never_reported) {
   const OrderScope order;
   Lock a, b, c;
   std::vector<std::unique_ptr<Thread>> threads;
+  threads.reserve(4);
   for (int t = 0; t < 4; ++t) {
     threads.push_back(std::make_unique<Thread>([&] {
       for (int i = 0; i < 2000; ++i) {
