@@ -416,6 +416,12 @@ WatchedWait::WatchedWait(const WaitTarget& target) {
   if (policy == kOff) return;
   Record* me = my_record();
   if (me == nullptr) return;
+  // A wait made while this thread's own wait is published - the report of a
+  // cycle it closed under `report` looks up names (the registry's and the
+  // threads' locks) and calls the hook before the thread parks - is not
+  // watched: it would overwrite that wait and withdraw it on return, so the
+  // thread would park unseen. Only this thread writes `waiting`.
+  if (me->waiting) return;
   // A destructor run by unwinding cannot let an exception out.
   const bool can_raise = !tls_no_deadlock_error && std::uncaught_exceptions() == 0;
   Hop hops[kMaxCycle];
