@@ -4,6 +4,7 @@
 #include "common.hpp"
 // Python.h (through common.hpp) first, then the rest.
 #include <string>
+#include <vector>
 
 #include "spindle/deadlock.hpp"
 #include "spindle/thread.hpp"
@@ -18,10 +19,13 @@ PyObject* futures_atexit(PyObject* m, PyObject* unused);
 
 namespace {
 
+PyObject* str_of(const std::string& text) {
+  return PyUnicode_FromStringAndSize(text.data(), static_cast<Py_ssize_t>(text.size()));
+}
+
 PyObject* dump_threads(PyObject*, PyObject*) {
   try {
-    const std::string text = spindle::dump_threads();
-    return PyUnicode_FromStringAndSize(text.data(), static_cast<Py_ssize_t>(text.size()));
+    return str_of(spindle::dump_threads());
   }
   SPY_CATCH_ALL {
     return translate_exception();
@@ -31,26 +35,21 @@ PyObject* dump_threads(PyObject*, PyObject*) {
 // spindle::find_deadlocks(): one str per wait-for cycle present now (its
 // describe() text: a line per thread, what it holds and waits for).
 PyObject* find_deadlocks(PyObject*, PyObject*) {
+  std::vector<std::string> texts;
   try {
-    const auto cycles = spindle::find_deadlocks();
-    PyObject* list = PyList_New(0);
-    if (list == nullptr) return nullptr;
-    for (const auto& c : cycles) {
-      const std::string text = c.describe();
-      PyObject* item =
-          PyUnicode_FromStringAndSize(text.data(), static_cast<Py_ssize_t>(text.size()));
-      if (item == nullptr || PyList_Append(list, item) < 0) {
-        Py_XDECREF(item);
-        Py_DECREF(list);
-        return nullptr;
-      }
-      Py_DECREF(item);
-    }
-    return list;
+    for (const auto& cycle : spindle::find_deadlocks()) texts.push_back(cycle.describe());
   }
   SPY_CATCH_ALL {
     return translate_exception();
   }
+  PyRef list(PyList_New(static_cast<Py_ssize_t>(texts.size())));
+  if (!list) return nullptr;
+  for (std::size_t i = 0; i < texts.size(); ++i) {
+    PyObject* item = str_of(texts[i]);
+    if (item == nullptr) return nullptr;
+    PyList_SET_ITEM(list.get(), static_cast<Py_ssize_t>(i), item);
+  }
+  return list.release();
 }
 
 // One tuple per thread spindle knows: (name, ident, native_id, daemon,
@@ -59,39 +58,30 @@ PyObject* find_deadlocks(PyObject*, PyObject*) {
 PyObject* thread_states(PyObject*, PyObject*) {
   try {
     const auto threads = spindle::enumerate();
-    PyObject* list = PyList_New(0);
-    if (list == nullptr) return nullptr;
     const std::int64_t now = std::chrono::duration_cast<std::chrono::nanoseconds>(
                                  std::chrono::steady_clock::now().time_since_epoch())
                                  .count();
+    PyRef list(PyList_New(0));
+    if (!list) return nullptr;
     for (const auto& t : threads) {
       const auto ident = t->ident();
       const auto native = t->native_id();
       const auto wait = t->waiting_on();
-      PyObject* item = nullptr;
       const std::string name = t->name();
-      if (wait) {
-        item = Py_BuildValue("(sOOOssnd)", name.c_str(),
-                             ident ? PyLong_FromUnsignedLongLong(*ident) : Py_NewRef(Py_None),
-                             native ? PyLong_FromLong(*native) : Py_NewRef(Py_None),
-                             t->daemon() ? Py_True : Py_False, spindle::to_string(t->state()),
-                             wait->kind, reinterpret_cast<Py_ssize_t>(wait->object),
-                             static_cast<double>(now - wait->since_ns) / 1e9);
-      } else {
-        item = Py_BuildValue("(sOOOsOOO)", name.c_str(),
-                             ident ? PyLong_FromUnsignedLongLong(*ident) : Py_NewRef(Py_None),
-                             native ? PyLong_FromLong(*native) : Py_NewRef(Py_None),
-                             t->daemon() ? Py_True : Py_False, spindle::to_string(t->state()),
-                             Py_None, Py_None, Py_None);
-      }
-      if (item == nullptr || PyList_Append(list, item) < 0) {
-        Py_XDECREF(item);
-        Py_DECREF(list);
-        return nullptr;
-      }
-      Py_DECREF(item);
+      // "N" hands each new reference to the tuple (and drops them all if
+      // one is null).
+      PyRef item(Py_BuildValue(
+          "(sNNOszNN)", name.c_str(),
+          ident ? PyLong_FromUnsignedLongLong(*ident) : Py_NewRef(Py_None),
+          native ? PyLong_FromLong(*native) : Py_NewRef(Py_None), t->daemon() ? Py_True : Py_False,
+          spindle::to_string(t->state()), wait ? wait->kind : nullptr,
+          wait ? PyLong_FromSsize_t(reinterpret_cast<Py_ssize_t>(wait->object))
+               : Py_NewRef(Py_None),
+          wait ? PyFloat_FromDouble(static_cast<double>(now - wait->since_ns) / 1e9)
+               : Py_NewRef(Py_None)));
+      if (!item || PyList_Append(list.get(), item.get()) < 0) return nullptr;
     }
-    return list;
+    return list.release();
   }
   SPY_CATCH_ALL {
     return translate_exception();

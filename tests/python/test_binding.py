@@ -238,6 +238,18 @@ class ReferenceCounts(unittest.TestCase):
         self.assertIsNone(w())
         self.assertEqual(calls, [f])  # the same Future object
 
+    def test_thread_states_and_find_deadlocks_keep_no_reference(self):
+        for _ in range(100):
+            spindle.thread_states()
+            spindle.find_deadlocks()
+        gc.collect()
+        before = sys.getallocatedblocks()
+        for _ in range(10000):
+            spindle.thread_states()
+            spindle.find_deadlocks()
+        gc.collect()
+        self.assertLess(sys.getallocatedblocks() - before, 1000)
+
     def test_priority_queue_comparison_error_leaves_the_queue_whole(self):
         q = spindle.PriorityQueue()
         q.put(1)
