@@ -141,6 +141,10 @@ void FutureStateBase::throw_invalid_state() const {
 }
 
 bool FutureStateBase::wait_slow(Deadline deadline) {
+  // A worker that would otherwise wait forever for a task of its own pool
+  // that nobody has started runs it itself (docs/design/futures.md, "Tasks
+  // that wait on tasks of their own pool").
+  if (deadline.is_never() && queued_in_ != 0 && help_run_queued(*this)) return true;
   // Spin, then yield the CPU a few times before parking (spin.hpp,
   // kFutureWaitRounds); the deadline is looked at between rounds.
   for (int round = 0; round < kFutureWaitRounds; ++round) {
@@ -391,6 +395,13 @@ void wait_states(const std::vector<FutureStateBase*>& states, Deadline deadline,
   if (done == states.size()) return;
   if (mode == FIRST_COMPLETED && done > 0) return;
   if (mode == FIRST_EXCEPTION && failed) return;
+  if (mode == ALL_COMPLETED && deadline.is_never()) {
+    // As an untimed result(): a pool worker runs the tasks of its own pool
+    // that nobody has started (FutureStateBase::wait_until).
+    for (FutureStateBase* s : states) {
+      if (!s->done() && s->queued_in() != 0) (void)help_run_queued(*s);
+    }
+  }
 
   const MultiWaiter::Mode m = mode == FIRST_COMPLETED   ? MultiWaiter::kFirstCompleted
                               : mode == FIRST_EXCEPTION ? MultiWaiter::kFirstException

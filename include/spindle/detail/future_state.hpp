@@ -142,8 +142,10 @@ class FutureStateBase {
 
   // ---- waiting ---------------------------------------------------------
   /// Blocks until done or `deadline`; true if done. Spins briefly, then
-  /// parks on the state word (WaitSite "Future"). Never runs the task: the
-  /// caller waits for whichever thread runs it, as in Python.
+  /// parks on the state word (WaitSite "Future"). One exception to "a
+  /// waiter only waits": an untimed wait by a ThreadPoolExecutor worker on a
+  /// task of its own pool that no thread has started runs that task right
+  /// there (help_run_queued, src/thread_pool.cpp), as a free worker would.
   bool wait_until(Deadline deadline) {
     if (done()) return true;
     return wait_slow(deadline);
@@ -209,6 +211,11 @@ class FutureStateBase {
   virtual void run_claimed() noexcept {}
   /// The intrusive link of an executor's work queue.
   FutureStateBase* next_ = nullptr;
+  /// The ThreadPoolExecutor this task was queued in (its non-zero id), or 0.
+  /// Written once by submit(), before the task is visible to any other
+  /// thread.
+  void set_queued_in(std::uint32_t pool_id) noexcept { queued_in_ = pool_id; }
+  [[nodiscard]] std::uint32_t queued_in() const noexcept { return queued_in_; }
 
  protected:
   virtual ~FutureStateBase();
@@ -225,10 +232,17 @@ class FutureStateBase {
   std::atomic<std::uint32_t> word_{kPending};
   std::atomic<std::uint32_t> refs_{1};
   std::atomic<bool> retrieved_{false};
+  std::uint32_t queued_in_ = 0;  // fills the padding after retrieved_
   Lock lock_;                 // guards head_/tail_
   Listener* head_ = nullptr;  // FIFO of listeners
   Listener* tail_ = nullptr;
 };
+
+/// The untimed-wait helper of ThreadPoolExecutor (src/thread_pool.cpp): if
+/// the calling thread is a worker of the pool `s` was queued in, no thread
+/// has started `s` and the worker has stack to spare, runs `s` on the
+/// calling thread and returns true. Otherwise returns false at once.
+bool help_run_queued(FutureStateBase& s) noexcept;
 
 /// A future's block with storage for its value.
 template <class T>
