@@ -148,9 +148,19 @@ class LocalQueue {
     }
   }
 
+  /// Owner only: how many pushes would succeed now (at least).
+  [[nodiscard]] std::uint32_t room() const noexcept {
+    return kCapacity -
+           (tail_.load(std::memory_order_relaxed) - head_.load(std::memory_order_acquire));
+  }
+  /// Owner only (or a forked child): the tail, counting every push so far.
+  [[nodiscard]] std::uint32_t pushed() const noexcept {
+    return tail_.load(std::memory_order_relaxed);
+  }
+
   [[nodiscard]] bool empty() const noexcept {
     return static_cast<std::int32_t>(tail_.load(std::memory_order_seq_cst) -
-                                      head_.load(std::memory_order_seq_cst)) <= 0;
+                                     head_.load(std::memory_order_seq_cst)) <= 0;
   }
 
   /// In a forked child (one thread): takes every queued task, oldest first,
@@ -238,6 +248,8 @@ class PoolCore : public std::enable_shared_from_this<PoolCore> {
   // than every task in the shared queue, and the worker empties its ring
   // first. (With more workers, tasks start in an order of their own: see
   // ThreadPoolExecutor.)
+  // The most tasks a worker moves from the shared queue to its ring at once.
+  static constexpr std::size_t kBatch = 32;
   // Workers beyond this many use the shared queue for their tasks' submits.
   static constexpr int kMaxRings = 256;
   // closed_ bit: shutdown(cancel_futures=true) was called.
@@ -249,7 +261,7 @@ class PoolCore : public std::enable_shared_from_this<PoolCore> {
   void start_worker_locked();
   void worker_main(Worker* self);
   FutureStateBase* next_task(Worker* self, bool& closed);
-  FutureStateBase* pop_shared(bool& closed);
+  FutureStateBase* pop_shared(Worker* self, bool& closed);
   FutureStateBase* steal(const Worker* self) noexcept;
   FutureStateBase* take_all_rings() noexcept;
   bool rings_empty() const noexcept;
@@ -275,6 +287,14 @@ class PoolCore : public std::enable_shared_from_this<PoolCore> {
   Lock lock_;  // guards the queue, workers_, orphans_ and the closed_ bits' writes
   std::atomic<FutureStateBase*> head_{nullptr};  // atomic only for idle workers' peeks
   FutureStateBase* tail_ = nullptr;
+  std::size_t shared_len_ = 0;  // tasks in the shared queue
+  // A batch on its way from the shared queue to a worker's ring (pop_shared),
+  // for a forked child: its first task, its length, the ring and the ring's
+  // tail before the batch. All guarded by lock_; transit_ is null otherwise.
+  FutureStateBase* transit_ = nullptr;
+  std::uint32_t transit_len_ = 0;
+  Worker* transit_ring_ = nullptr;
+  std::uint32_t transit_start_ = 0;
   std::atomic<std::uint32_t> closed_{0};
   std::atomic<bool> broken_{false};  // written under lock_
   // Only grows, and only before closed_ is set (so a shutdown that has set
@@ -437,6 +457,7 @@ void PoolCore::submit(FutureStateBase* task) {
       head_.store(task, std::memory_order_relaxed);
     }
     tail_ = task;
+    ++shared_len_;
     // Python's _adjust_thread_count: reuse an idle worker, else start one.
     std::uint32_t idle = idle_.load(std::memory_order_relaxed);
     while (idle > 0 && !idle_.compare_exchange_weak(idle, idle - 1, std::memory_order_relaxed)) {
@@ -449,6 +470,7 @@ void PoolCore::submit(FutureStateBase* task) {
         if (workers_.empty()) {
           head_.store(nullptr, std::memory_order_relaxed);
           tail_ = nullptr;
+          shared_len_ = 0;
           orphans_ = orphans;  // cancelled by the next submit or shutdown
           has_orphans_.store(orphans != nullptr, std::memory_order_relaxed);
           throw;
@@ -467,8 +489,8 @@ bool PoolCore::submit_local(Worker* self, FutureStateBase* task) noexcept {
   // tasks to cancel or the pool is closed or broken: those take the locked
   // path, which throws or cancels.
   if (nthreads_.load(std::memory_order_relaxed) < max_workers_ ||
-      has_orphans_.load(std::memory_order_relaxed) ||
-      broken_.load(std::memory_order_relaxed) || closed_.load(std::memory_order_acquire) != 0) {
+      has_orphans_.load(std::memory_order_relaxed) || broken_.load(std::memory_order_relaxed) ||
+      closed_.load(std::memory_order_acquire) != 0) {
     return false;
   }
   if (fifo_ && head_.load(std::memory_order_relaxed) != nullptr) return false;
@@ -502,7 +524,7 @@ void PoolCore::start_worker_locked() {
   nthreads_.fetch_add(1, std::memory_order_relaxed);
 }
 
-FutureStateBase* PoolCore::pop_shared(bool& closed) {
+FutureStateBase* PoolCore::pop_shared(Worker* self, bool& closed) {
   // The exit decision needs "empty and closed" from one critical section:
   // only a peek that finds the queue empty while closed_ is clear skips it.
   if (head_.load(std::memory_order_relaxed) == nullptr &&
@@ -511,13 +533,45 @@ FutureStateBase* PoolCore::pop_shared(bool& closed) {
     return nullptr;
   }
   std::scoped_lock guard(lock_);
-  FutureStateBase* t = head_.load(std::memory_order_relaxed);
-  if (t != nullptr) {
-    head_.store(t->next_, std::memory_order_relaxed);
-    if (t->next_ == nullptr) tail_ = nullptr;
-    t->next_ = nullptr;
-  }
   closed = closed_.load(std::memory_order_relaxed) != 0;
+  FutureStateBase* t = head_.load(std::memory_order_relaxed);
+  if (t == nullptr) return nullptr;
+  // Take our share of the rest as well (at most kBatch) into our ring, oldest
+  // first, where the other workers can take it: one lock round trip then
+  // serves several tasks, and the submitter's pushes find the queue's cache
+  // line at home more often. The ring's tasks stay older than the shared
+  // queue's, as a 1-worker pool's order needs.
+  std::uint32_t batch = 0;
+  if (self->ring >= 0 && shared_len_ > 1) {
+    const int workers = std::max(1, nthreads_.load(std::memory_order_relaxed));
+    const std::size_t share = (shared_len_ - 1) / static_cast<std::size_t>(workers);
+    batch = static_cast<std::uint32_t>(std::min<std::size_t>({share, kBatch, self->local.room()}));
+  }
+  FutureStateBase* rest = t->next_;
+  if (batch > 0) {
+    transit_ = rest;
+    transit_len_ = batch;
+    transit_ring_ = self;
+    transit_start_ = self->local.pushed();
+    // Detach the batch first, then push it: a forked child finds each task
+    // in exactly one of the shared queue, transit_ and the ring.
+    FutureStateBase* after = rest;
+    for (std::uint32_t i = 0; i < batch; ++i) after = after->next_;
+    head_.store(after, std::memory_order_relaxed);
+    if (after == nullptr) tail_ = nullptr;
+    FutureStateBase* n = rest;
+    for (std::uint32_t i = 0; i < batch; ++i) {
+      FutureStateBase* next = n->next_;
+      (void)self->local.push(n);  // room() said there is room; only we push
+      n = next;
+    }
+    transit_ = nullptr;
+  } else {
+    head_.store(rest, std::memory_order_relaxed);
+    if (rest == nullptr) tail_ = nullptr;
+  }
+  shared_len_ -= 1 + batch;
+  t->next_ = nullptr;
   return t;
 }
 
@@ -567,7 +621,7 @@ FutureStateBase* PoolCore::next_task(Worker* self, bool& closed) {
   if (self->ring >= 0 && (fifo_ || (++self->ticks & 63) != 0)) {
     if (FutureStateBase* t = self->local.pop()) return t;
   }
-  if (FutureStateBase* t = pop_shared(closed)) return t;
+  if (FutureStateBase* t = pop_shared(self, closed)) return t;
   if (self->ring >= 0) {
     if (FutureStateBase* t = self->local.pop()) return t;
   }
@@ -689,6 +743,7 @@ void PoolCore::initializer_failed() {
     broken_.store(true, std::memory_order_relaxed);
     list = head_.exchange(nullptr, std::memory_order_relaxed);
     tail_ = nullptr;
+    shared_len_ = 0;
   }
   std::atomic_thread_fence(std::memory_order_seq_cst);  // broken_ before the rings' reads
   FutureStateBase* ringed = take_all_rings();
@@ -720,6 +775,7 @@ void PoolCore::shutdown(bool wait, bool cancel_futures, bool may_throw) {
         list = queued;
       }
       tail_ = nullptr;
+      shared_len_ = 0;
     }
     if (wait && self != nullptr) self->in_shutdown.store(true, std::memory_order_relaxed);
   }
@@ -787,13 +843,41 @@ void PoolCore::after_fork_in_child() noexcept {
   // handler: cancel() runs callbacks). Following head_ is safe even when
   // torn: every update keeps the chain from head_ made of queued blocks.
   FutureStateBase* queued = head_.exchange(nullptr, std::memory_order_relaxed);
-  if (queued != nullptr) {
-    FutureStateBase* last = queued;
-    while (last->next_ != nullptr) last = last->next_;
-    last->next_ = orphans_;
-    orphans_ = queued;
+  // A batch torn on its way to a ring (pop_shared): once detached from the
+  // queue (its first task no longer in the chain from head_), the tasks not
+  // yet pushed to the ring are orphans too. Read before the rings are
+  // drained below, which relinks the pushed ones.
+  FutureStateBase* unpushed = nullptr;
+  if (transit_ != nullptr) {
+    bool detached = true;
+    for (FutureStateBase* n = queued; n != nullptr; n = n->next_) {
+      if (n == transit_) {
+        detached = false;
+        break;
+      }
+    }
+    if (detached) {
+      const std::uint32_t pushed = transit_ring_->local.pushed() - transit_start_;
+      unpushed = transit_;
+      for (std::uint32_t i = 0; i < pushed && unpushed != nullptr; ++i) unpushed = unpushed->next_;
+      // Cut the batch's chain after its last task.
+      FutureStateBase* n = unpushed;
+      for (std::uint32_t i = pushed + 1; i < transit_len_ && n != nullptr; ++i) n = n->next_;
+      if (n != nullptr) n->next_ = nullptr;
+      if (pushed >= transit_len_) unpushed = nullptr;
+    }
+    transit_ = nullptr;
+  }
+  for (FutureStateBase* list : {queued, unpushed}) {
+    if (list != nullptr) {
+      FutureStateBase* last = list;
+      while (last->next_ != nullptr) last = last->next_;
+      last->next_ = orphans_;
+      orphans_ = list;
+    }
   }
   tail_ = nullptr;
+  shared_len_ = 0;
   // The workers' rings hold parent tasks too: orphans as well. (A push torn
   // by the fork, its slot written but not its tail, is not seen: that task's
   // submit never returned in the child, and its block is leaked.)

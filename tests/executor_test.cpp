@@ -1,6 +1,8 @@
 // ThreadPoolExecutor, Executor::submit and map: C90-C94, C101, C102 (C103 is
 // tests/futures_exit.cmake), worker names, lazy start, tasks waiting on tasks
-// (as in Python), shutdown called inside workers, pools used in a forked child.
+// (timed waits as in Python; untimed ones run a queued task of their own
+// pool), the workers' own queues (stealing, order, shutdown), shutdown called
+// inside workers, pools used in a forked child.
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -9,13 +11,17 @@
 #include <barrier>
 #include <cerrno>
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
+#include <latch>
 #include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -327,7 +333,7 @@ TEST(ThreadPoolExecutor, WorkersStartLazilyAndIdleOnesAreReused) {
   }
 }
 
-// ---- tasks that wait on tasks: Python's outcomes, nothing run in place ----
+// ---- tasks that wait on tasks: timed waits only wait, as in Python --------
 
 TEST(ThreadPoolExecutor, WaitingOnATaskQueuedBehindItTimesOutAsInPython) {
   // The only worker runs `outer`, so `inner` stays queued: result(50ms)
@@ -408,6 +414,276 @@ TEST(ThreadPoolExecutor, WaitingWhileHoldingAnRLockNeverRunsTheInnerTaskInsideTh
     EXPECT_FALSE(inner.result()) << workers
                                  << " workers: inner ran inside outer's critical section";
   }
+}
+
+// ---- untimed waits run a queued task of the worker's own pool ------------
+
+TEST(ThreadPoolExecutor, UntimedWaitOnAQueuedTaskOfItsOwnPoolRunsItOnTheWaitingWorker) {
+  // Python deadlocks here: the only worker waits for a task queued behind
+  // it. spindle's worker runs the task itself, as a free worker would.
+  spindle_test::Watchdog dog("untimed wait on a queued task");
+  ThreadPoolExecutor pool(1, "solo");
+  auto outer = pool.submit([&pool] {
+    auto inner = pool.submit([] { return spindle::current_thread().name(); });
+    return std::pair{inner.result(), spindle::current_thread().name()};
+  });
+  auto [inner_thread, outer_thread] = outer.result();
+  EXPECT_EQ(inner_thread, "solo_0");
+  EXPECT_EQ(outer_thread, "solo_0");
+}
+
+TEST(ThreadPoolExecutor, UntimedExceptionAndWaitAllAlsoRunQueuedTasksOfTheirOwnPool) {
+  spindle_test::Watchdog dog("exception() and wait() on queued tasks");
+  ThreadPoolExecutor pool(1);
+  auto outer = pool.submit([&pool] {
+    auto failing = pool.submit([]() -> int { throw std::runtime_error("inner"); });
+    const bool got = failing.exception() != nullptr;
+    std::vector<Future<int>> fs;
+    for (int i = 0; i < 5; ++i) fs.push_back(pool.submit(square, i));
+    auto [done, not_done] = spindle::wait(fs);
+    int sum = 0;
+    for (auto& f : fs) sum += f.result();
+    return std::tuple{got, done.size(), not_done.size(), sum};
+  });
+  auto [got, done, not_done, sum] = outer.result();
+  EXPECT_TRUE(got);
+  EXPECT_EQ(done, 5U);
+  EXPECT_EQ(not_done, 0U);
+  EXPECT_EQ(sum, 0 + 1 + 4 + 9 + 16);
+}
+
+namespace {
+// A parallel sum of [lo, hi) by recursive halving: the left half is a task,
+// the right half is computed here, then the left task is waited for.
+std::uint64_t fan_out_sum(ThreadPoolExecutor& pool, std::uint64_t lo, std::uint64_t hi) {
+  if (hi - lo <= 8) {
+    std::uint64_t s = 0;
+    for (std::uint64_t i = lo; i < hi; ++i) s += i;
+    return s;
+  }
+  const std::uint64_t mid = lo + (hi - lo) / 2;
+  auto left = pool.submit([&pool, lo, mid] { return fan_out_sum(pool, lo, mid); });
+  const std::uint64_t right = fan_out_sum(pool, mid, hi);
+  return right + left.result();
+}
+}  // namespace
+
+TEST(ThreadPoolExecutor, RecursiveFanOutCompletesOnAnyNumberOfWorkers) {
+  spindle_test::Watchdog dog("recursive fan-out");
+  constexpr std::uint64_t n = 20000;
+  for (int workers : {1, 2, 3, 8}) {
+    ThreadPoolExecutor pool(workers);
+    auto top = pool.submit([&pool] { return fan_out_sum(pool, 0, n); });
+    EXPECT_EQ(top.result(), n * (n - 1) / 2) << workers << " workers";
+  }
+}
+
+TEST(ThreadPoolExecutor, DeepChainsOfNestedUntimedWaitsCompleteOnOneWorker) {
+  // Each task submits the next and waits for it: 200 levels on one worker.
+  spindle_test::Watchdog dog("nested chain");
+  ThreadPoolExecutor pool(1);
+  std::function<int(int)> chain = [&](int depth) -> int {
+    if (depth == 0) return 0;
+    return 1 + pool.submit(chain, depth - 1).result();
+  };
+  EXPECT_EQ(pool.submit(chain, 200).result(), 200);
+}
+
+TEST(ThreadPoolExecutor, UntimedWaitNeverRunsATaskOfAnotherPool) {
+  // The waiting worker belongs to pool `a`; the task is queued in `b`: it
+  // runs on b's worker (b's name, b's initializer), never on a's.
+  spindle_test::Watchdog dog("other pool");
+  Gate gate;
+  ThreadPoolExecutor b(1, "b");
+  auto blocker = b.submit([&] { gate.wait(); });  // b's task stays queued
+  spin_until([&] { return blocker.running(); });
+  ThreadPoolExecutor a(1, "a");
+  spindle::Event waiting;
+  auto outer = a.submit([&] {
+    auto inner = b.submit([] { return spindle::current_thread().name(); });
+    waiting.set();
+    return inner.result();  // untimed, on a task of another pool
+  });
+  waiting.wait();
+  gate.open();
+  EXPECT_EQ(outer.result(), "b_0");
+}
+
+TEST(ThreadPoolExecutor, AStartedTaskIsWaitedForNotRunTwice) {
+  // The inner task is already running on another worker when the outer task
+  // waits for it: the outer task waits, and the inner one runs exactly once.
+  spindle_test::Watchdog dog("started task");
+  ThreadPoolExecutor pool(2);
+  std::atomic<int> runs{0};
+  Gate gate;
+  spindle::Event started;
+  auto outer = pool.submit([&] {
+    auto inner = pool.submit([&] {
+      runs.fetch_add(1);
+      started.set();
+      gate.wait();
+      return 7;
+    });
+    started.wait();  // the other worker took it
+    gate.open();
+    return inner.result();
+  });
+  EXPECT_EQ(outer.result(), 7);
+  EXPECT_EQ(runs.load(), 1);
+}
+
+// ---- the workers' own queues -------------------------------------------------
+
+TEST(ThreadPoolExecutor, TasksSubmittedByATaskAreRunByTheOtherWorkers) {
+  // The submitting task blocks until all of its children have run: only the
+  // other workers can run them, by taking them from its queue.
+  spindle_test::Watchdog dog("stealing");
+  for (int workers : {2, 4}) {
+    ThreadPoolExecutor pool(workers, "steal");
+    // Start every worker first: a task's submits go to its own queue once
+    // all workers run.
+    std::vector<Future<void>> warm;
+    std::latch all(workers);
+    for (int i = 0; i < workers; ++i) warm.push_back(pool.submit([&] { all.arrive_and_wait(); }));
+    for (auto& f : warm) f.result();
+    ASSERT_EQ(pool.num_threads(), workers);
+    constexpr int kChildren = 50;
+    std::atomic<int> left{kChildren};
+    spindle::Event all_ran;
+    auto parent = pool.submit([&] {
+      const std::string me = spindle::current_thread().name();
+      std::vector<Future<std::string>> kids;
+      for (int i = 0; i < kChildren; ++i) {
+        kids.push_back(pool.submit([&] {
+          if (left.fetch_sub(1) == 1) all_ran.set();
+          return spindle::current_thread().name();
+        }));
+      }
+      all_ran.wait();  // not a wait on a future: nothing runs here
+      int elsewhere = 0;
+      for (auto& k : kids) elsewhere += k.result() != me ? 1 : 0;
+      return elsewhere;
+    });
+    EXPECT_EQ(parent.result(), kChildren) << workers << " workers";
+  }
+}
+
+TEST(ThreadPoolExecutor, OneWorkerRunsTasksInSubmissionOrderWhoeverSubmitsThem) {
+  // Python's single worker takes tasks first in, first out. A task's own
+  // submit comes after a submit from main that happened before it, and
+  // before one that happened after it.
+  spindle_test::Watchdog dog("one-worker order");
+  ThreadPoolExecutor pool(1);
+  spindle::Lock lock;
+  std::vector<std::string> order;
+  auto record = [&](std::string what) {
+    std::scoped_lock g(lock);
+    order.push_back(std::move(what));
+  };
+  spindle::Event main_submitted;
+  spindle::Event task_submitted;
+  std::vector<Future<void>> fs;
+  fs.push_back(pool.submit([&] {
+    record("A");
+    main_submitted.wait();  // main's C is queued now
+    fs.push_back(pool.submit([&] { record("B"); }));
+    task_submitted.set();
+  }));
+  fs.push_back(pool.submit([&] { record("C"); }));
+  main_submitted.set();
+  task_submitted.wait();
+  auto d = pool.submit([&] { record("D"); });
+  d.result();
+  pool.shutdown(true);
+  EXPECT_EQ(order, (std::vector<std::string>{"A", "C", "B", "D"}));
+}
+
+TEST(ThreadPoolExecutor, OneWorkerRunsItsOwnSubmitsBeforeLaterSubmitsFromOtherThreads) {
+  spindle_test::Watchdog dog("one-worker order, own submits first");
+  ThreadPoolExecutor pool(1);
+  spindle::Lock lock;
+  std::vector<int> order;
+  spindle::Event submitted;
+  std::vector<Future<void>> kids;
+  auto parent = pool.submit([&] {
+    for (int i = 0; i < 10; ++i) {
+      kids.push_back(pool.submit([&, i] {
+        std::scoped_lock g(lock);
+        order.push_back(i);
+      }));
+    }
+    submitted.set();
+  });
+  submitted.wait();
+  auto later = pool.submit([&] {
+    std::scoped_lock g(lock);
+    order.push_back(100);
+  });
+  later.result();
+  parent.result();
+  EXPECT_EQ(order, (std::vector<int>{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 100}));
+}
+
+TEST(ThreadPoolExecutor, C93_cancel_futures_cancels_tasks_queued_by_tasks) {
+  // Every worker is busy; one of them has queued tasks of its own. A
+  // shutdown with cancel_futures cancels those as well (they are pending).
+  spindle_test::Watchdog dog("cancel_futures and the workers' queues");
+  ThreadPoolExecutor pool(2);
+  Gate gate;
+  spindle::Event queued;
+  std::atomic<int> ran{0};
+  std::vector<Future<void>> kids;
+  auto other = pool.submit([&] { gate.wait(); });
+  auto parent = pool.submit([&] {
+    for (int i = 0; i < 5; ++i) kids.push_back(pool.submit([&] { ran.fetch_add(1); }));
+    queued.set();
+    gate.wait();
+  });
+  queued.wait();
+  pool.shutdown(/*wait=*/false, /*cancel_futures=*/true);
+  for (auto& k : kids) EXPECT_TRUE(k.cancelled());
+  gate.open();
+  pool.shutdown(true);
+  EXPECT_EQ(ran.load(), 0);
+  EXPECT_FALSE(parent.cancelled());
+}
+
+TEST(ThreadPoolExecutor, C91_a_task_submitting_after_shutdown_gets_RuntimeError) {
+  spindle_test::Watchdog dog("submit from a task after shutdown");
+  ThreadPoolExecutor pool(2);
+  std::vector<Future<void>> warm;
+  std::latch all(2);
+  for (int i = 0; i < 2; ++i) warm.push_back(pool.submit([&] { all.arrive_and_wait(); }));
+  for (auto& f : warm) f.result();
+  auto f = pool.submit([&pool] {
+    pool.shutdown(/*wait=*/false);
+    try {
+      (void)pool.submit(square, 3);
+    } catch (const spindle::RuntimeError& e) {
+      return std::string(e.what());
+    }
+    return std::string("no exception");
+  });
+  EXPECT_EQ(f.result(), "cannot schedule new futures after shutdown");
+}
+
+TEST(ThreadPoolExecutor, TasksQueuedByTasksRunBeforeShutdownWaitReturns) {
+  // shutdown(wait) without cancel_futures: every task queued in a worker's
+  // own queue still runs (nothing is lost).
+  spindle_test::Watchdog dog("shutdown drains the workers' queues");
+  std::atomic<int> ran{0};
+  {
+    ThreadPoolExecutor pool(3);
+    std::vector<Future<void>> parents;
+    for (int p = 0; p < 6; ++p) {
+      parents.push_back(pool.submit([&] {
+        for (int i = 0; i < 40; ++i) (void)pool.submit([&] { ran.fetch_add(1); });
+      }));
+    }
+    for (auto& f : parents) f.result();
+    pool.shutdown(true);
+  }
+  EXPECT_EQ(ran.load(), 6 * 40);
 }
 
 // ---- shutdown(wait) called inside workers ----------------------------------
@@ -850,6 +1126,46 @@ TEST(ThreadPoolExecutor, ForkedChildDoesNotRunTheParentsQueuedTasks) {
   gate.open();
   EXPECT_EQ(queued.result(), 1);
   EXPECT_EQ(ran_queued.load(), 1);
+}
+
+TEST(ThreadPoolExecutor, ForkedChildCancelsTheTasksQueuedByTheParentsTasks) {
+  // Tasks a parent worker's task queued in its own queue are the parent's
+  // as well: the parent runs them; the child cancels its copies.
+  AlarmGuard hang_guard(120);
+  Gate gate;
+  std::atomic<int> ran{0};
+  ThreadPoolExecutor pool(2);
+  std::latch all(2);
+  std::vector<Future<void>> warm;
+  for (int i = 0; i < 2; ++i) warm.push_back(pool.submit([&] { all.arrive_and_wait(); }));
+  for (auto& f : warm) f.result();
+  std::atomic<bool> queued{false};
+  std::vector<Future<int>> kids;
+  auto other = pool.submit([&] { gate.wait(); });
+  auto parent = pool.submit([&] {
+    for (int i = 0; i < 3; ++i) {
+      kids.push_back(pool.submit([&ran, i] {
+        ran.fetch_add(1);
+        return i;
+      }));
+    }
+    queued.store(true);
+    gate.wait();
+  });
+  spin_until([&] { return queued.load(); });
+  const int status = run_in_child([&] {
+    if (pool.submit(square, 5).result() != 25) return 11;
+    for (auto& k : kids) {
+      if (!k.cancelled()) return 12;
+    }
+    if (ran.load() != 0) return 13;
+    pool.shutdown(true);
+    return 0;
+  });
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << describe_status(status);
+  gate.open();
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(kids[static_cast<std::size_t>(i)].result(), i);
+  EXPECT_EQ(ran.load(), 3);
 }
 
 TEST(ThreadPoolExecutor, ForkInsideATaskKeepsTheForkingWorkerInTheChild) {

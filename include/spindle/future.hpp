@@ -100,7 +100,8 @@ class FutureBase {
   /// True if cancelled or finished. Never blocks.
   [[nodiscard]] bool done() const { return st().done(); }
 
-  /// Blocks until done; returns the task's exception, or null if it
+  /// Blocks until done (as result(), a pool worker may run the task
+  /// itself); returns the task's exception, or null if it
   /// succeeded. Throws CancelledError if cancelled (C95). Counts as having
   /// retrieved the exception.
   std::exception_ptr exception() {
@@ -193,7 +194,9 @@ class Future : public FutureBase {
 
   /// Blocks until done and returns the result (a reference into the shared
   /// state; valid while any handle lives). Throws CancelledError if
-  /// cancelled; rethrows the task's exception (C95).
+  /// cancelled; rethrows the task's exception (C95). Called by a
+  /// ThreadPoolExecutor worker on a task of its own pool that no thread has
+  /// started, runs that task on the calling worker (see ThreadPoolExecutor).
   result_reference result() {
     State& s = typed();
     s.wait_until(detail::Deadline::never());

@@ -34,13 +34,14 @@
 // exception hook (set_unretrieved_exception_hook; the default prints
 // "Future exception was never retrieved" and the message to stderr).
 //
-// Tasks that wait on tasks. A task that waits on another future simply
-// waits, as in Python, whichever thread runs it: nothing is ever run in the
-// waiting thread, so its timeouts, the locks it holds and its thread
-// identity mean what they mean in Python. A task of a 1-worker pool that
-// waits on a task queued behind it in the same pool waits until its timeout
-// (TimeoutError) or forever, as in Python. Blocked waits show as "Future" in
-// the thread dump.
+// Tasks that wait on tasks. A task that waits on another future waits, as
+// in Python, with one addition: a ThreadPoolExecutor worker that waits
+// without a timeout for a task of its own pool that no thread has started
+// runs that task itself (see ThreadPoolExecutor), so a recursive fan-out
+// completes on any number of workers where Python deadlocks. A timed wait
+// only waits: a task of a 1-worker pool that waits with a timeout on a task
+// queued behind it gets TimeoutError, as in Python. Blocked waits show as
+// "Future" in the thread dump.
 //
 // Callback exceptions. An exception thrown by a done-callback goes to the
 // callback exception hook (set_callback_exception_hook; the default prints
@@ -48,9 +49,11 @@
 // exception, as Python's concurrent.futures logger does); later callbacks
 // still run (C98).
 //
-// What is not promised: the order in which pending tasks start beyond "first
-// submitted, first taken" from the queue; which worker runs a task; the
-// order in which threads blocked on the same future wake.
+// What is not promised: with two or more workers, the order in which pending
+// tasks start (tasks submitted from other threads are taken first in, first
+// out; a task's own submits go to its worker's queue); which worker runs a
+// task; the order in which threads blocked on the same future wake. A
+// 1-worker pool starts tasks in submission order.
 #pragma once
 
 #include "spindle/executor.hpp"     // Executor, map(), Task (for executor writers)

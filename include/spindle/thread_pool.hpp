@@ -32,11 +32,32 @@ struct ThreadPoolOptions {
 ///
 /// Workers are spindle::Thread (non-daemon) named "<prefix>_<n>". They start
 /// lazily: submit() reuses an idle worker if there is one, else starts a new
-/// one while fewer than max_workers run. Queued tasks are taken first in,
-/// first out. An exception thrown by a task goes into its future, never to
-/// the worker. If the initializer throws, it is reported on stderr
-/// ("Exception in initializer:"), the pool is broken: queued futures fail with
-/// BrokenThreadPool and so does every later submit() (C94).
+/// one while fewer than max_workers run. An exception thrown by a task goes
+/// into its future, never to the worker. If the initializer throws, it is
+/// reported on stderr ("Exception in initializer:"), the pool is broken:
+/// queued futures fail with BrokenThreadPool and so does every later
+/// submit() (C94).
+///
+/// Order and work stealing. Tasks submitted from other threads are queued
+/// first in, first out. A task submitted by one of the pool's own tasks goes
+/// to that worker's own queue (also first in, first out); the worker takes
+/// from it first, and idle workers take from it too. So with two or more
+/// workers, a task's submits may start before earlier submits of other
+/// threads. A 1-worker pool runs every task in the order it was submitted,
+/// whoever submitted it, as Python's does.
+///
+/// Waiting inside a task. A worker whose task waits without a timeout
+/// (result(), exception(), wait(fs) for ALL_COMPLETED) for a task of this
+/// pool that no thread has started runs that task itself, on its own thread
+/// (up to 256 levels deep while 64 KiB of its stack remain; past that it
+/// waits). A recursive fan-out - a task that submits tasks and waits for
+/// them - therefore completes on any number of workers, one included, where
+/// Python deadlocks once every worker waits. Timed waits only wait, as in
+/// Python: result(50ms) on a task queued behind the waiter raises
+/// TimeoutError. The one difference a program can see: a task that waits
+/// untimed while holding a recursive lock (RLock) that the waited-for task
+/// takes hangs in Python, and here runs that task inside its critical
+/// section.
 ///
 /// At process exit (the thread layer's exit hook, before non-daemon threads
 /// are joined) every live pool is shut down, its queued work completes and

@@ -233,8 +233,8 @@ class FutureStateBase {
   std::atomic<std::uint32_t> refs_{1};
   std::atomic<bool> retrieved_{false};
   std::uint32_t queued_in_ = 0;  // fills the padding after retrieved_
-  Lock lock_;                 // guards head_/tail_
-  Listener* head_ = nullptr;  // FIFO of listeners
+  Lock lock_;                    // guards head_/tail_
+  Listener* head_ = nullptr;     // FIFO of listeners
   Listener* tail_ = nullptr;
 };
 
