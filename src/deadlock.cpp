@@ -33,6 +33,7 @@
 #include <utility>
 
 #include "deadlock_internal.hpp"
+#include "internal_lock.hpp"
 #include "report.hpp"
 #include "spindle/deadlock.hpp"
 #include "spindle/detail/lock_tracking.hpp"
@@ -51,43 +52,8 @@ namespace {
 constexpr int kRaise = static_cast<int>(DeadlockPolicy::raise);
 constexpr int kOff = static_cast<int>(DeadlockPolicy::off);
 
-// ---------------------------------------------------------------- internal lock
-
-// A small futex lock over the park layer for the detector's own state. Not a
-// spindle::Lock: taking it is never checked or recorded (that would recurse).
-// Its critical sections are short and wait for nothing else.
-class InternalLock {
- public:
-  constexpr InternalLock() noexcept = default;
-  void lock() noexcept {
-    std::uint32_t expected = 0;
-    if (word_.compare_exchange_strong(expected, 1, std::memory_order_acquire,
-                                      std::memory_order_relaxed))
-      return;
-    lock_slow();
-  }
-  void unlock() noexcept {
-    if (word_.exchange(0, std::memory_order_release) == 2) unpark_one(word_);
-  }
-  // In a forked child (one thread, which holds none of these): frees the
-  // lock; true if a thread that vanished in the fork held it, so what it
-  // guards may be half-changed.
-  bool reset_in_child() noexcept { return word_.exchange(0, std::memory_order_relaxed) != 0; }
-
- private:
-  void lock_slow() noexcept {
-    if (spin_until([this] { return word_.load(std::memory_order_relaxed) == 0; })) {
-      std::uint32_t expected = 0;
-      if (word_.compare_exchange_strong(expected, 1, std::memory_order_acquire,
-                                        std::memory_order_relaxed))
-        return;
-    }
-    while (word_.exchange(2, std::memory_order_acquire) != 0)
-      park(word_, 2, Deadline::never(), WaitSite{"spindle internal lock", this});
-  }
-  std::atomic<std::uint32_t> word_{0};
-};
-
+// The detector's own locks: InternalLock (internal_lock.hpp), never a
+// spindle::Lock - taking it is never checked or recorded (that would recurse).
 using Guard = std::lock_guard<InternalLock>;
 
 constinit InternalLock g_watch{};       // the records and every published wait

@@ -23,6 +23,7 @@
 #include <cstdint>
 #include <exception>
 #include <iterator>
+#include <new>
 #include <optional>
 #include <type_traits>
 #include <utility>
@@ -93,8 +94,25 @@ class CallbackNode final : public Listener {
   F fn_;
 };
 
+/// The allocator of futures' blocks (src/block_alloc.cpp): per-thread
+/// free lists by size class, no header, memory kept for later blocks.
+/// block_alloc throws std::bad_alloc when the system has no memory.
+void* block_alloc(std::size_t size);
+void block_free(void* p, std::size_t size) noexcept;
+
 class FutureStateBase {
  public:
+  // Every block (a Future's, a submitted task's) comes from block_alloc.
+  static void* operator new(std::size_t size) { return block_alloc(size); }
+  static void operator delete(void* p, std::size_t size) noexcept { block_free(p, size); }
+  // Over-aligned blocks (a callable or a result with alignas above 16).
+  static void* operator new(std::size_t size, std::align_val_t al) {
+    return ::operator new(size, al);
+  }
+  static void operator delete(void* p, std::size_t size, std::align_val_t al) noexcept {
+    ::operator delete(p, size, al);
+  }
+
   enum : std::uint32_t {
     kPending = 0,
     kRunning = 1,
