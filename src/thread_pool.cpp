@@ -289,10 +289,10 @@ class PoolCore : public std::enable_shared_from_this<PoolCore> {
   FutureStateBase* tail_ = nullptr;
   std::size_t shared_len_ = 0;  // tasks in the shared queue
   // A batch on its way from the shared queue to a worker's ring (pop_shared),
-  // for a forked child: its first task, its length, the ring and the ring's
-  // tail before the batch. All guarded by lock_; transit_ is null otherwise.
-  FutureStateBase* transit_ = nullptr;
-  std::uint32_t transit_len_ = 0;
+  // for a forked child: its tasks, how many, the ring and the ring's tail
+  // before the batch. Guarded by lock_; transit_count_ is 0 otherwise.
+  FutureStateBase* transit_[kBatch] = {};
+  std::uint32_t transit_count_ = 0;
   Worker* transit_ring_ = nullptr;
   std::uint32_t transit_start_ = 0;
   std::atomic<std::uint32_t> closed_{0};
@@ -549,23 +549,22 @@ FutureStateBase* PoolCore::pop_shared(Worker* self, bool& closed) {
   }
   FutureStateBase* rest = t->next_;
   if (batch > 0) {
-    transit_ = rest;
-    transit_len_ = batch;
+    // Record the batch, detach it, then push it: a forked child finds each
+    // task in exactly one of the shared queue, the ring and the record's
+    // part past what the ring's tail says was pushed.
+    for (std::uint32_t i = 0; i < batch; ++i) {
+      transit_[i] = rest;
+      rest = rest->next_;
+    }
     transit_ring_ = self;
     transit_start_ = self->local.pushed();
-    // Detach the batch first, then push it: a forked child finds each task
-    // in exactly one of the shared queue, transit_ and the ring.
-    FutureStateBase* after = rest;
-    for (std::uint32_t i = 0; i < batch; ++i) after = after->next_;
-    head_.store(after, std::memory_order_relaxed);
-    if (after == nullptr) tail_ = nullptr;
-    FutureStateBase* n = rest;
+    transit_count_ = batch;
+    head_.store(rest, std::memory_order_relaxed);
+    if (rest == nullptr) tail_ = nullptr;
     for (std::uint32_t i = 0; i < batch; ++i) {
-      FutureStateBase* next = n->next_;
-      (void)self->local.push(n);  // room() said there is room; only we push
-      n = next;
+      (void)self->local.push(transit_[i]);  // room() said there is room; only we push
     }
-    transit_ = nullptr;
+    transit_count_ = 0;
   } else {
     head_.store(rest, std::memory_order_relaxed);
     if (rest == nullptr) tail_ = nullptr;
@@ -844,29 +843,25 @@ void PoolCore::after_fork_in_child() noexcept {
   // torn: every update keeps the chain from head_ made of queued blocks.
   FutureStateBase* queued = head_.exchange(nullptr, std::memory_order_relaxed);
   // A batch torn on its way to a ring (pop_shared): once detached from the
-  // queue (its first task no longer in the chain from head_), the tasks not
-  // yet pushed to the ring are orphans too. Read before the rings are
-  // drained below, which relinks the pushed ones.
+  // queue (its first task no longer in the chain from head_), the tasks the
+  // ring's tail does not count yet are orphans too.
   FutureStateBase* unpushed = nullptr;
-  if (transit_ != nullptr) {
+  if (transit_count_ > 0) {
     bool detached = true;
     for (FutureStateBase* n = queued; n != nullptr; n = n->next_) {
-      if (n == transit_) {
+      if (n == transit_[0]) {
         detached = false;
         break;
       }
     }
     if (detached) {
       const std::uint32_t pushed = transit_ring_->local.pushed() - transit_start_;
-      unpushed = transit_;
-      for (std::uint32_t i = 0; i < pushed && unpushed != nullptr; ++i) unpushed = unpushed->next_;
-      // Cut the batch's chain after its last task.
-      FutureStateBase* n = unpushed;
-      for (std::uint32_t i = pushed + 1; i < transit_len_ && n != nullptr; ++i) n = n->next_;
-      if (n != nullptr) n->next_ = nullptr;
-      if (pushed >= transit_len_) unpushed = nullptr;
+      for (std::uint32_t i = transit_count_; i-- > pushed;) {
+        transit_[i]->next_ = unpushed;
+        unpushed = transit_[i];
+      }
     }
-    transit_ = nullptr;
+    transit_count_ = 0;
   }
   for (FutureStateBase* list : {queued, unpushed}) {
     if (list != nullptr) {
