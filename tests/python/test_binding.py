@@ -427,6 +427,45 @@ class Exceptions(unittest.TestCase):
             spindle.set_unretrieved_exception_hook(previous)
 
 
+class TasksThatWaitOnTasks(unittest.TestCase):
+    def test_untimed_result_on_a_queued_task_of_the_pool_runs_it_on_the_worker(self):
+        # Python's 1-worker pool deadlocks here; spindle's worker runs the
+        # queued task itself (with the GIL, like any task).
+        pool = spindle.ThreadPoolExecutor(1, thread_name_prefix="solo")
+
+        def fib(n):
+            if n < 2:
+                return n
+            left = pool.submit(fib, n - 1)
+            return fib(n - 2) + left.result()
+
+        try:
+            self.assertEqual(pool.submit(fib, 12).result(GUARD), 144)
+            name = pool.submit(lambda: pool.submit(
+                lambda: threading.current_thread().name).result()).result(GUARD)
+            self.assertTrue(name.startswith("solo"), name)
+        finally:
+            pool.shutdown()
+
+    def test_timed_result_on_a_task_queued_behind_it_times_out_as_in_python(self):
+        pool = spindle.ThreadPoolExecutor(1)
+
+        def outer():
+            inner = pool.submit(int, 7)
+            try:
+                inner.result(0.05)
+            except TimeoutError:
+                return "timed out", inner
+            return "ran", inner
+
+        try:
+            what, inner = pool.submit(outer).result(GUARD)
+            self.assertEqual(what, "timed out")
+            self.assertEqual(inner.result(GUARD), 7)
+        finally:
+            pool.shutdown()
+
+
 class Diagnostics(unittest.TestCase):
     def test_python_thread_shows_under_its_name_with_what_it_waits_on(self):
         q = spindle.Queue()
