@@ -162,7 +162,8 @@ int main(int argc, char** argv) {
     else
       return usage();
   }
-  if ((argc - 3) % 2 != 0 || p.n < 1 || p.threads < 1 || p.workers < 1 || p.grain < 1) return usage();
+  if ((argc - 3) % 2 != 0 || p.n < 1 || p.threads < 1 || p.workers < 1 || p.grain < 1)
+    return usage();
   // glibc drops the lock prefix from pthread mutexes while a process has
   // never had a second thread, which would flatter every pthread-based peer
   // in the single-threaded workloads; a program that needs a lock has

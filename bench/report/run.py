@@ -98,7 +98,7 @@ def build_cases(a):
     s = a.scale
     add("lock_uncontended", "lock_uncontended", {"n": 2_000_000 * s}, {"n": 20_000}, 200_000 * s)
     for t in a.threads:
-        add(f"lock_contended_{t}", "lock_contended", {"n": 200_000 * s, "threads": t},
+        add(f"lock_contended_{t}", "lock_contended", {"n": 400_000 * s, "threads": t},
             {"n": 4_000, "threads": t}, 50_000 * s, count=t)
     add("event_pingpong", "event_pingpong", {"n": 10_000 * s}, {"n": 500}, 5_000 * s)
     add("semaphore_handoff", "semaphore_handoff", {"n": 10_000 * s}, {"n": 500}, 5_000 * s,
@@ -108,14 +108,14 @@ def build_cases(a):
             1_000 * s, slow=["std"])
     add("thread_start_join", "thread_start_join", {"n": 2_000 * s}, {"n": 50}, 1_000 * s)
     for k in a.pairs:
-        add(f"queue_{k}p{k}c", "queue_mpmc", {"n": 100_000 * s, "threads": k},
+        add(f"queue_{k}p{k}c", "queue_mpmc", {"n": 200_000 * s, "threads": k},
             {"n": 2_000, "threads": k}, 20_000 * s, count=k)
     add("queue_pingpong", "queue_pingpong", {"n": 10_000 * s}, {"n": 500}, 5_000 * s)
     add("pool_latency", "pool_latency", {"n": 10_000 * s, "workers": a.latency_workers},
         {"n": 500, "workers": a.latency_workers}, 5_000 * s, slow=["std::async"])
     for k, w in enumerate(a.workers):
         # std::async has no pool (a thread per task): measured at the first count only.
-        add(f"tiny_tasks_{w}", "tiny_tasks", {"n": 50_000 * s, "workers": w},
+        add(f"tiny_tasks_{w}", "tiny_tasks", {"n": 100_000 * s, "workers": w},
             {"n": 1_000, "workers": w}, 10_000 * s, slow=["std::async"], count=w,
             skip=["std::async"] if k > 0 else [])
     for w in a.fanout_workers:
@@ -289,6 +289,14 @@ def verdict(points):
     return "met"
 
 
+def spindle_failed(entry):
+    """The first error of spindle's runs if none of them succeeded, else None."""
+    x = entry["impls"].get("spindle") if entry else None
+    if x and "ns_median" not in x and x["failures"]:
+        return x["failures"][0]
+    return None
+
+
 def compare_points(summary, workload, counts, peer, unit):
     """spindle <= peer at each count, by the median same-round ratio."""
     rows = by_count(summary, workload)
@@ -296,7 +304,9 @@ def compare_points(summary, workload, counts, peer, unit):
     for c in counts:
         e = rows.get(c)
         r, sp, pn = ratio_of(e, peer), ns_of(e, "spindle"), ns_of(e, peer)
-        if r is None or sp is None or pn is None:
+        if spindle_failed(e):
+            points.append((f"{c} {unit}", False, f"{c} {unit}: spindle failed ({spindle_failed(e)})"))
+        elif r is None or sp is None or pn is None:
             points.append((f"{c} {unit}", None, f"{c} {unit}: not measured"))
         else:
             points.append((f"{c} {unit}", r >= 1.0,
@@ -318,7 +328,9 @@ def goals(summary):
     pts = []
     for k in sorted(c for c in q if 1 < c <= 32):
         sp = ns_of(q[k], "spindle")
-        if base is None or sp is None:
+        if spindle_failed(q[k]):
+            pts.append((k, False, f"{k} pairs: spindle failed ({spindle_failed(q[k])})"))
+        elif base is None or sp is None:
             pts.append((k, None, f"{k} pairs: not measured"))
         else:
             pts.append((k, sp <= 1.3 * base,
@@ -400,7 +412,8 @@ def render_md(a, summary, info, elapsed):
              "same-round ratio, peer time / spindle time):")
     L.append("")
     for title, status, pts in goals(summary):
-        L.append(f"- **{status}**: {title}. " + "; ".join(t for _, _, t in pts) + ".")
+        detail = "; ".join(t for _, _, t in pts) if pts else "no data in this run"
+        L.append(f"- **{status}**: {title}. {detail}.")
     L.append("")
     # Scaling: time per operation against the count, per family.
     fams = [w for w in SCALED if by_count(summary, w)]
@@ -517,7 +530,7 @@ def render_md(a, summary, info, elapsed):
              "alive at once, and no worker count to vary); Asio's and POCO's pools, and "
              "Python's `ThreadPoolExecutor`, block a worker per waiting node and deadlock "
              "once the nesting is deeper than the pool.")
-    L.append("- Counts: C++ runs the full count (e.g. 50,000 tiny tasks); Python, and the "
+    L.append("- Counts: C++ runs the full count (e.g. 100,000 tiny tasks); Python, and the "
              "C++ peers that take milliseconds per operation (`std::async`, libstdc++'s "
              "`counting_semaphore` and `barrier`), run a smaller count so that the report "
              "stays within minutes. Times are per operation, so the ratios compare like "
@@ -592,7 +605,7 @@ def main():
     ap.add_argument("--python-counts", type=csv_ints, default=[1, 2, 8, 64],
                     help="the thread/pair/worker counts at which Python runs the scaled workloads")
     ap.add_argument("--grain", type=int, default=512, help="fan-out: largest range a leaf sums")
-    ap.add_argument("--fanout-leaves", type=int, default=8192,
+    ap.add_argument("--fanout-leaves", type=int, default=16384,
                     help="fan-out: leaves per run (n = leaves * grain)")
     ap.add_argument("--io-ms", type=int, default=100, help="seed 001 I/O-bound sleep (the seed: 1000)")
     ap.add_argument("--scale", type=int, default=1, help="multiply the operation counts")
@@ -608,7 +621,7 @@ def main():
     if a.grain < 1 or a.fanout_leaves < 1 or a.latency_workers < 1:
         ap.error("--grain, --fanout-leaves and --latency-workers must be positive")
     if a.rounds is None:
-        a.rounds = 2 if a.quick else 5
+        a.rounds = 2 if a.quick else 7
     if a.timeout is None:
         a.timeout = 20.0 if a.quick else 60.0
     os.makedirs(a.out, exist_ok=True)

@@ -297,8 +297,8 @@ Sample fanout(const Params& p) {
   const double s = since(t0);
   const auto n = static_cast<unsigned __int128>(p.n);
   const auto want = static_cast<std::uint64_t>(n * (n - 1) / 2);
-  expect(sum == want, "wrong fan-out sum: " + std::to_string(sum) + ", want " +
-                          std::to_string(want));
+  expect(sum == want,
+         "wrong fan-out sum: " + std::to_string(sum) + ", want " + std::to_string(want));
   return {s, fanout_leaves(0, p.n, p.grain)};
 }
 
