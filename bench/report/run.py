@@ -99,7 +99,7 @@ def build_cases(a):
     add("lock_uncontended", "lock_uncontended", {"n": 2_000_000 * s}, {"n": 20_000}, 200_000 * s)
     for t in a.threads:
         add(f"lock_contended_{t}", "lock_contended", {"n": 400_000 * s, "threads": t},
-            {"n": 4_000, "threads": t}, 50_000 * s, count=t)
+            {"n": 4_000, "threads": t}, 100_000 * s, count=t)
     add("event_pingpong", "event_pingpong", {"n": 10_000 * s}, {"n": 500}, 5_000 * s)
     add("semaphore_handoff", "semaphore_handoff", {"n": 10_000 * s}, {"n": 500}, 5_000 * s,
         slow=["std"])
@@ -109,14 +109,14 @@ def build_cases(a):
     add("thread_start_join", "thread_start_join", {"n": 2_000 * s}, {"n": 50}, 1_000 * s)
     for k in a.pairs:
         add(f"queue_{k}p{k}c", "queue_mpmc", {"n": 200_000 * s, "threads": k},
-            {"n": 2_000, "threads": k}, 20_000 * s, count=k)
+            {"n": 2_000, "threads": k}, 50_000 * s, count=k)
     add("queue_pingpong", "queue_pingpong", {"n": 10_000 * s}, {"n": 500}, 5_000 * s)
     add("pool_latency", "pool_latency", {"n": 10_000 * s, "workers": a.latency_workers},
         {"n": 500, "workers": a.latency_workers}, 5_000 * s, slow=["std::async"])
     for k, w in enumerate(a.workers):
         # std::async has no pool (a thread per task): measured at the first count only.
         add(f"tiny_tasks_{w}", "tiny_tasks", {"n": 100_000 * s, "workers": w},
-            {"n": 1_000, "workers": w}, 10_000 * s, slow=["std::async"], count=w,
+            {"n": 1_000, "workers": w}, 20_000 * s, slow=["std::async"], count=w,
             skip=["std::async"] if k > 0 else [])
     for w in a.fanout_workers:
         add(f"fanout_{w}", "fanout", {"n": a.fanout_leaves * a.grain * s, "grain": a.grain,
