@@ -66,6 +66,7 @@ def plot_scale(data, path):
             color, marker = ("#000000", "o") if impl == "spindle" else STYLE.get(impl, ("#7f7f7f", "o"))
             ax.plot([x for x, _ in pts], [y for _, y in pts], marker=marker, color=color,
                     linewidth=2.6 if impl == "spindle" else 1.3, markersize=6, label=impl,
+                    linestyle="--" if impl == "python" else "-",  # Python: some counts only
                     zorder=3 if impl == "spindle" else 2)
         ax.set_xscale("log", base=2)
         ax.set_yscale("log")
