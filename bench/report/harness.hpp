@@ -21,12 +21,14 @@ namespace report {
 
 /// Parameters of one run. `n` is the number of operations (iterations,
 /// round trips, items, tasks); `threads` the thread count (threads, parties,
-/// producer/consumer pairs, pool workers); `ms` a duration in milliseconds.
+/// producer/consumer pairs, pool workers); `ms` a duration in milliseconds;
+/// `grain` the largest range a fan-out task sums without splitting it.
 struct Params {
   std::int64_t n = 1000;
   int threads = 2;
   int workers = 4;
   int ms = 10;
+  std::int64_t grain = 1024;
 };
 
 /// What one run measured.

@@ -120,8 +120,27 @@ struct SpindlePool {
     for (auto& f : fs) f.result();
   }
 };
+// Fan-out: each node submits its left half to the pool from inside a task,
+// sums the right half itself, then waits (untimed result()) for the left.
+struct SpindleFanout {
+  spindle::ThreadPoolExecutor pool;
+  explicit SpindleFanout(int workers) : pool(workers) {}
+  std::uint64_t node(std::int64_t lo, std::int64_t hi, std::int64_t grain) {
+    if (hi - lo <= grain) return fanout_leaf(lo, hi);
+    const std::int64_t mid = lo + (hi - lo) / 2;
+    spindle::Future<std::uint64_t> left =
+        pool.submit([this, lo, mid, grain] { return node(lo, mid, grain); });
+    const std::uint64_t right = node(mid, hi, grain);
+    return left.result() + right;
+  }
+  std::uint64_t sum(std::int64_t n, std::int64_t grain) {
+    return pool.submit([this, n, grain] { return node(0, n, grain); }).result();
+  }
+};
+
 REPORT_CASE("pool_latency", "spindle", pool_latency<SpindlePool>);
 REPORT_CASE("tiny_tasks", "spindle", tiny_tasks<SpindlePool>);
+REPORT_CASE("fanout", "spindle", fanout<SpindleFanout>);
 #endif
 
 }  // namespace

@@ -2,7 +2,8 @@
 // JSON line {"workload", "impl", "seconds", "ops", "ns_per_op"}.
 //
 //   spindle_report --list
-//   spindle_report WORKLOAD IMPL [--n N] [--threads T] [--workers W] [--ms MS] [--warmup K]
+//   spindle_report WORKLOAD IMPL [--n N] [--threads T] [--workers W] [--ms MS] [--grain G]
+//                  [--warmup K]
 //
 // Exit status: 0 measured and correct; 1 the result was wrong; 2 bad usage.
 // A run that hangs is killed by the driver's watchdog.
@@ -123,7 +124,7 @@ int usage() {
   std::fprintf(stderr,
                "usage: spindle_report --list\n"
                "       spindle_report WORKLOAD IMPL [--n N] [--threads T] [--workers W] [--ms MS]"
-               " [--warmup K]\n");
+               " [--grain G] [--warmup K]\n");
   return 2;
 }
 
@@ -154,12 +155,15 @@ int main(int argc, char** argv) {
       p.workers = static_cast<int>(v);
     else if (k == "--ms")
       p.ms = static_cast<int>(v);
+    else if (k == "--grain")
+      p.grain = v;
     else if (k == "--warmup")
       warmup = static_cast<int>(v);
     else
       return usage();
   }
-  if ((argc - 3) % 2 != 0 || p.n < 1 || p.threads < 1 || p.workers < 1) return usage();
+  if ((argc - 3) % 2 != 0 || p.n < 1 || p.threads < 1 || p.workers < 1 || p.grain < 1)
+    return usage();
   // glibc drops the lock prefix from pthread mutexes while a process has
   // never had a second thread, which would flatter every pthread-based peer
   // in the single-threaded workloads; a program that needs a lock has

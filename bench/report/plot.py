@@ -1,9 +1,15 @@
 #!/usr/bin/python3
-"""Draws the report's chart from summary.json (written by run.py): for each
-workload, each implementation's time relative to spindle (median ratio over
-the rounds, bar = 25th-75th percentile), log scale; spindle is the line at 1.
+"""Draws the report's charts from summary.json (written by run.py).
 
-    plot.py SUMMARY_JSON OUT_PNG
+OUT_PNG: for each workload, each implementation's time relative to spindle
+(median ratio over the rounds, bar = 25th-75th percentile), log scale;
+spindle is the line at 1.
+
+SCALE_PNG (optional): for each scaled workload family (contended lock, MPMC
+queue, tiny tasks, fan-out), the median time per operation (log y) against
+the thread/pair/worker count (log2 x), one line per implementation.
+
+    plot.py SUMMARY_JSON OUT_PNG [SCALE_PNG]
 """
 import json
 import sys
@@ -19,6 +25,7 @@ STYLE = {  # colour, marker
     "std::async": ("#6baed6", "o"),
     "boost": ("#2ca02c", "s"),
     "tbb": ("#17becf", "D"),
+    "tbb_spin": ("#0b6f7a", "d"),
     "absl": ("#9467bd", "^"),
     "poco": ("#8c564b", "v"),
     "moodycamel": ("#e377c2", "P"),
@@ -36,11 +43,70 @@ FLOOR_OF = {
 }
 
 
+def plot_scale(data, path):
+    """One panel per scaled family: ns/op against the count, log-log."""
+    scaled = data.get("scaled", {})
+    cases = [c for c in data["cases"] if c.get("count")]
+    fams = [w for w in scaled if any(c["workload"] == w for c in cases)]
+    if not fams:
+        return
+    ncol = 2 if len(fams) > 1 else 1
+    nrow = (len(fams) + ncol - 1) // ncol
+    fig, axes = plt.subplots(nrow, ncol, figsize=(6.2 * ncol, 4.4 * nrow), squeeze=False)
+    order = data["impl_order"]
+    for k, w in enumerate(fams):
+        ax = axes[k // ncol][k % ncol]
+        rows = sorted((c for c in cases if c["workload"] == w), key=lambda c: c["count"])
+        counts = [c["count"] for c in rows]
+        for impl in order:
+            pts = [(c["count"], c["impls"][impl]["ns_median"]) for c in rows
+                   if "ns_median" in c["impls"].get(impl, {})]
+            if not pts:
+                continue
+            color, marker = ("#000000", "o") if impl == "spindle" else STYLE.get(impl, ("#7f7f7f", "o"))
+            ax.plot([x for x, _ in pts], [y for _, y in pts], marker=marker, color=color,
+                    linewidth=2.6 if impl == "spindle" else 1.3, markersize=6, label=impl,
+                    linestyle="--" if impl == "python" else "-",  # Python: some counts only
+                    zorder=3 if impl == "spindle" else 2)
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log")
+        ax.xaxis.set_major_locator(FixedLocator(counts))
+        ax.xaxis.set_minor_locator(NullLocator())
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: fmt_ns(v)))
+        ax.grid(color="#dddddd", linewidth=0.6, which="both")
+        ax.set_title(w, fontsize=10, fontweight="bold")
+        ax.set_xlabel(scaled[w])
+        ax.set_ylabel("median time per operation")
+        ax.legend(fontsize=8, frameon=False, loc="best")
+    for k in range(len(fams), nrow * ncol):
+        axes[k // ncol][k % ncol].axis("off")
+    info = data.get("info", {})
+    fig.suptitle(f"Time per operation against the count (log scales), median of "
+                 f"{data.get('rounds')} rounds; {info.get('cpu', '')}, {info.get('cores', '?')} "
+                 "cores" + ("  (quick mode: sizes too small to read)" if data.get("quick") else ""),
+                 fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def fmt_ns(ns):
+    if ns >= 1e9:
+        return f"{ns / 1e9:g} s"
+    if ns >= 1e6:
+        return f"{ns / 1e6:g} ms"
+    if ns >= 1e3:
+        return f"{ns / 1e3:g} µs"
+    return f"{ns:g} ns"
+
+
 def main():
-    if len(sys.argv) != 3:
+    if len(sys.argv) not in (3, 4):
         sys.exit(__doc__)
     with open(sys.argv[1]) as f:
         data = json.load(f)
+    if len(sys.argv) == 4:
+        plot_scale(data, sys.argv[3])
     cases = data["cases"]
     floors = {c["case"]: c["impls"].get("floor", {}).get("ns_median") for c in cases
               if c["case"].startswith("floor")}

@@ -29,8 +29,17 @@ ROOT = os.path.normpath(os.path.join(HERE, "..", ".."))
 PY_DIR = os.path.join(ROOT, "bench", "python")
 
 # Column order of the report; "floor" is kept apart.
-IMPL_ORDER = ["spindle", "std", "std::async", "boost", "tbb", "absl", "poco", "moodycamel",
-              "asio", "python"]
+IMPL_ORDER = ["spindle", "std", "std::async", "boost", "tbb", "tbb_spin", "absl", "poco",
+              "moodycamel", "asio", "python"]
+
+# The workloads measured at several thread counts (the scaling chart and table):
+# family -> what the count is.
+SCALED = {
+    "lock_contended": "threads",
+    "queue_mpmc": "producer/consumer pairs",
+    "tiny_tasks": "pool workers",
+    "fanout": "pool workers",
+}
 
 # What one operation is, per workload (shown under the tables).
 OP_MEANING = {
@@ -44,6 +53,9 @@ OP_MEANING = {
     "queue_pingpong": "one round trip of an item over two queues",
     "pool_latency": "submit one task to a warm pool and wait for its result",
     "tiny_tasks": "one tiny task of n, submitted then all awaited",
+    "fanout": "one leaf of a recursive parallel sum of [0, n): a task for a range wider than "
+              "the grain submits a task for its left half, sums the right half itself "
+              "(recursively), then waits for the left task's result and adds it",
     "seed001_cpu": "the whole program: two threads each summing i*i for i < n",
     "seed001_io": "the whole program: five threads each sleeping (a simulated fetch)",
     "seed004_counter": "the whole program: five threads each adding 1000 under a lock "
@@ -66,24 +78,28 @@ FLOOR_OF = {
 
 
 def build_cases(a):
-    """The list of cases: (name, workload, params full, python n, params quick)."""
+    """The list of cases: name, workload, parameters (C++ and Python), and for
+    the scaled workloads the count (threads, pairs or workers)."""
     cases = []
 
-    def add(name, workload, full, quick, py_n=None, warmup=1, slow=()):
+    def add(name, workload, full, quick, py_n=None, warmup=1, slow=(), count=None, skip=()):
         """py_n: Python's (smaller) count; slow: C++ impls that also get it.
-        Times are per operation, so a smaller count only shortens the run."""
+        Times are per operation, so a smaller count only shortens the run.
+        count: the thread/pair/worker count of a scaled workload; Python runs
+        it only if the count is in --python-counts. skip: impls left out."""
         p = dict(quick if a.quick else full)
         py = dict(p)
         if py_n is not None and not a.quick:
             py["n"] = py_n
         cases.append({"name": name, "workload": workload, "params": p, "py_params": py,
-                      "warmup": warmup, "slow": list(slow)})
+                      "warmup": warmup, "slow": list(slow), "count": count, "skip": list(skip),
+                      "python": count is None or count in a.python_counts})
 
     s = a.scale
     add("lock_uncontended", "lock_uncontended", {"n": 2_000_000 * s}, {"n": 20_000}, 200_000 * s)
     for t in a.threads:
         add(f"lock_contended_{t}", "lock_contended", {"n": 400_000 * s, "threads": t},
-            {"n": 4_000, "threads": t}, 100_000 * s)
+            {"n": 4_000, "threads": t}, 100_000 * s, count=t)
     add("event_pingpong", "event_pingpong", {"n": 10_000 * s}, {"n": 500}, 5_000 * s)
     add("semaphore_handoff", "semaphore_handoff", {"n": 10_000 * s}, {"n": 500}, 5_000 * s,
         slow=["std"])
@@ -92,13 +108,23 @@ def build_cases(a):
             1_000 * s, slow=["std"])
     add("thread_start_join", "thread_start_join", {"n": 2_000 * s}, {"n": 50}, 1_000 * s)
     for k in a.pairs:
+        # std's and tbb's queues take microseconds per item once threads far
+        # outnumber cores: they get Python's count there.
         add(f"queue_{k}p{k}c", "queue_mpmc", {"n": 200_000 * s, "threads": k},
-            {"n": 2_000, "threads": k}, 50_000 * s)
+            {"n": 2_000, "threads": k}, 50_000 * s, count=k,
+            slow=["std", "tbb"] if k >= 16 else [])
     add("queue_pingpong", "queue_pingpong", {"n": 10_000 * s}, {"n": 500}, 5_000 * s)
-    add("pool_latency", "pool_latency", {"n": 10_000 * s, "workers": a.workers},
-        {"n": 500, "workers": a.workers}, 5_000 * s, slow=["std::async"])
-    add("tiny_tasks", "tiny_tasks", {"n": 100_000, "workers": a.workers},
-        {"n": 1_000, "workers": a.workers}, 20_000, slow=["std::async"])
+    add("pool_latency", "pool_latency", {"n": 10_000 * s, "workers": a.latency_workers},
+        {"n": 500, "workers": a.latency_workers}, 5_000 * s, slow=["std::async"])
+    for k, w in enumerate(a.workers):
+        # std::async has no pool (a thread per task): measured at the first count only.
+        add(f"tiny_tasks_{w}", "tiny_tasks", {"n": 100_000 * s, "workers": w},
+            {"n": 1_000, "workers": w}, 20_000 * s, slow=["std::async"], count=w,
+            skip=["std::async"] if k > 0 else [])
+    for w in a.fanout_workers:
+        add(f"fanout_{w}", "fanout", {"n": a.fanout_leaves * a.grain * s, "grain": a.grain,
+                                      "workers": w},
+            {"n": 8 * a.grain, "grain": a.grain, "workers": w}, count=w)
     add("seed001_cpu", "seed001_cpu", {"n": 10_000_000}, {"n": 100_000}, warmup=0)
     add("seed001_io", "seed001_io", {"ms": a.io_ms}, {"ms": 5}, warmup=0)
     add("seed004_counter", "seed004_counter", {"n": 20}, {"n": 2})
@@ -168,7 +194,8 @@ def summarize(cases, records, impls_of):
         rounds = {}
         for r in recs:
             rounds.setdefault(r["round"], {})[r["impl"]] = r
-        entry = {"case": name, "workload": case["workload"], "impls": {}}
+        entry = {"case": name, "workload": case["workload"], "count": case["count"],
+                 "impls": {}}
         for impl in impls_of[name]:
             mine = [r for r in recs if r["impl"] == impl]
             good = [r["ns_per_op"] for r in mine if r["ok"]]
@@ -240,7 +267,100 @@ def machine_info(a):
     return info
 
 
-def render_md(a, summary, info, elapsed, out_png_name):
+def by_count(summary, workload):
+    """{count: summary entry} for a scaled workload."""
+    return {e["count"]: e for e in summary if e["workload"] == workload and e["count"]}
+
+
+def ns_of(entry, impl):
+    x = entry["impls"].get(impl) if entry else None
+    return x.get("ns_median") if x else None
+
+
+def ratio_of(entry, impl):
+    """impl's time / spindle's (median over the rounds; above 1 spindle is faster)."""
+    x = entry["impls"].get(impl) if entry else None
+    return x.get("ratio_median") if x else None
+
+
+def verdict(points):
+    """points: [(label, ok or None when not measured, text)] -> one status."""
+    if any(ok is False for _, ok, _ in points):
+        return "not met"
+    if not points or any(ok is None for _, ok, _ in points):
+        return "not measured"
+    return "met"
+
+
+def spindle_failed(entry):
+    """The first error of spindle's runs if none of them succeeded, else None."""
+    x = entry["impls"].get("spindle") if entry else None
+    if x and "ns_median" not in x and x["failures"]:
+        return x["failures"][0]
+    return None
+
+
+def compare_points(summary, workload, counts, peer, unit):
+    """spindle <= peer at each count, by the median same-round ratio."""
+    rows = by_count(summary, workload)
+    points = []
+    for c in counts:
+        e = rows.get(c)
+        r, sp, pn = ratio_of(e, peer), ns_of(e, "spindle"), ns_of(e, peer)
+        if spindle_failed(e):
+            points.append((f"{c} {unit}", False, f"{c} {unit}: spindle failed ({spindle_failed(e)})"))
+        elif r is None or sp is None or pn is None:
+            points.append((f"{c} {unit}", None, f"{c} {unit}: not measured"))
+        else:
+            points.append((f"{c} {unit}", r >= 1.0,
+                           f"{c} {unit}: spindle {fmt_ns(sp)}, {peer} {fmt_ns(pn)} "
+                           f"({peer}/spindle {fmt_ratio(r)})"))
+    return points
+
+
+def goals(summary):
+    """The goals, judged on this run's own numbers: [(title, status, details)]."""
+    out = []
+    pts = compare_points(summary, "tiny_tasks", [2, 4, 32], "tbb", "workers")
+    out.append(("tiny_tasks: spindle <= tbb at 2, 4 and 32 workers", verdict(pts), pts))
+    fan = sorted(by_count(summary, "fanout"))
+    pts = compare_points(summary, "fanout", fan, "tbb", "workers")
+    out.append(("fanout: spindle <= tbb at every measured worker count", verdict(pts), pts))
+    q = by_count(summary, "queue_mpmc")
+    base = ns_of(q.get(1), "spindle")
+    pts = []
+    for k in sorted(c for c in q if 1 < c <= 32):
+        sp = ns_of(q[k], "spindle")
+        if spindle_failed(q[k]):
+            pts.append((k, False, f"{k} pairs: spindle failed ({spindle_failed(q[k])})"))
+        elif base is None or sp is None:
+            pts.append((k, None, f"{k} pairs: not measured"))
+        else:
+            pts.append((k, sp <= 1.3 * base,
+                        f"{k} pairs: {fmt_ns(sp)} = {sp / base:.2f}× the 1-pair {fmt_ns(base)}"))
+    if base is None:
+        pts.insert(0, (1, None, "1 pair: not measured"))
+    for peer in ("boost", "absl", "moodycamel"):
+        for k in (16, 32):
+            e = q.get(k)
+            r, sp, pn = ratio_of(e, peer), ns_of(e, "spindle"), ns_of(e, peer)
+            if r is None or sp is None or pn is None:
+                pts.append((k, None, f"{k} pairs vs {peer}: not measured"))
+            else:
+                pts.append((k, r > 1.0, f"{k} pairs: spindle {fmt_ns(sp)}, {peer} {fmt_ns(pn)} "
+                                        f"({peer}/spindle {fmt_ratio(r)})"))
+    out.append(("queue_mpmc: spindle's time per item at every pair count up to 32 within 1.3× "
+                "of its 1-pair time, and spindle faster than boost, absl and moodycamel at 16 "
+                "and 32 pairs", verdict(pts), pts))
+    pts = (compare_points(summary, "lock_contended", [2, 4, 8], "tbb_spin", "threads")
+           + compare_points(summary, "lock_contended", [2, 4, 8], "tbb", "threads"))
+    out.append(("lock_contended: spindle <= tbb spin_mutex and tbb::mutex at 2, 4 and 8 threads",
+                verdict(pts), pts))
+    return out
+
+
+def render_md(a, summary, info, elapsed):
+    out_png_name = a.png_name
     peers = [i for i in IMPL_ORDER if i != "spindle" and
              any(i in e["impls"] for e in summary if not e["case"].startswith("floor"))]
     work = [e for e in summary if not e["case"].startswith("floor")]
@@ -252,9 +372,13 @@ def render_md(a, summary, info, elapsed, out_png_name):
              f"{datetime.datetime.utcnow():%Y-%m-%d %H:%M} UTC in {elapsed:.0f} s: "
              f"{info['cpu']}, {info['cores']} cores, Linux {info['kernel']}, glibc {info['glibc']}, "
              f"{info['compiler']}, {info['python']}; load average at the end {info['load']}. "
-             f"{a.rounds} rounds per workload; thread counts {','.join(map(str, a.threads))}, "
-             f"barrier parties {','.join(map(str, a.parties))}, queue pairs "
-             f"{','.join(map(str, a.pairs))}, pool workers {a.workers}.")
+             f"{a.rounds} rounds per workload; contended-lock threads "
+             f"{','.join(map(str, a.threads))}, barrier parties {','.join(map(str, a.parties))}, "
+             f"queue pairs {','.join(map(str, a.pairs))}, tiny-task pool workers "
+             f"{','.join(map(str, a.workers))}, fan-out pool workers "
+             f"{','.join(map(str, a.fanout_workers))}, round-trip pool workers "
+             f"{a.latency_workers}; Python runs the scaled workloads only at "
+             f"{','.join(map(str, a.python_counts))} (threads, pairs or workers).")
     L.append("")
     L.append("Each workload runs every implementation in turn, each in a fresh process, round "
              "after round (A B C … A B C …). A cell is the implementation's time divided by "
@@ -284,6 +408,44 @@ def render_md(a, summary, info, elapsed, out_png_name):
     for p, g, n, lo, hi in heads:
         L.append(f"| {p} | {n} | {fmt_ratio(g)} | {fmt_ratio(lo)} – {fmt_ratio(hi)} |")
     L.append("")
+    # Goals, judged on this run.
+    L.append("## Goals")
+    L.append("")
+    L.append("Judged on this run's own medians (for spindle against a peer: the median "
+             "same-round ratio, peer time / spindle time):")
+    L.append("")
+    for title, status, pts in goals(summary):
+        detail = "; ".join(t for _, _, t in pts) if pts else "no data in this run"
+        L.append(f"- **{status}**: {title}. {detail}.")
+    L.append("")
+    # Scaling: time per operation against the count, per family.
+    fams = [w for w in SCALED if by_count(summary, w)]
+    if fams:
+        L.append("## Scaling")
+        L.append("")
+        L.append("Median time per operation against the thread, pair or worker count "
+                 f"(chart: [{a.scale_png_name}]({a.scale_png_name}), log scales). Blank: "
+                 "not run at that count (Python runs only some counts) or no successful run.")
+        L.append("")
+        for w in fams:
+            rows = by_count(summary, w)
+            counts = sorted(rows)
+            impls = [i for i in IMPL_ORDER if any(i in rows[c]["impls"] for c in counts)]
+            L.append(f"**{w}** (time per operation; columns: {SCALED[w]})")
+            L.append("")
+            L.append("| impl | " + " | ".join(str(c) for c in counts) + " |")
+            L.append("|---|" + "---:|" * len(counts))
+            for i in impls:
+                cells = []
+                for c in counts:
+                    x = rows[c]["impls"].get(i)
+                    cells.append(fmt_ns(x["ns_median"]) if x and "ns_median" in x else
+                                 ("failed" if x and x["failures"] else ""))
+                L.append(f"| {i} | " + " | ".join(cells) + " |")
+            L.append("")
+        L.append(f"![Time per operation against the count, per workload family]"
+                 f"({a.scale_png_name})")
+        L.append("")
     # Ratio table.
     L.append("## Time relative to spindle")
     L.append("")
@@ -357,12 +519,28 @@ def render_md(a, summary, info, elapsed, out_png_name):
              "no tiny-tasks entry); `tbb` pool is a `task_arena` + `task_group` (its `wait()` "
              "may run the task on the waiting thread); `asio` pool is `asio::thread_pool` with "
              "`asio::use_future`; `std::async` starts a thread per task (at most 256 in "
-             "flight for tiny tasks).")
+             "flight for tiny tasks; having no pool, it runs tiny tasks at the first worker "
+             "count only). `tbb` locks are `tbb::mutex`, `tbb_spin` locks "
+             "`tbb::spin_mutex` (a test-and-set spin lock with back-off, no sleeping).")
+    L.append(f"- Fan-out: the sum of [0, n) with a grain of {a.grain} "
+             f"({8 if a.quick else a.fanout_leaves * a.scale} leaves per run), every leaf "
+             "summing its range one add at a time; the time is per leaf, the sum is checked "
+             "exactly. spindle submits the left half to its `ThreadPoolExecutor` from inside "
+             "the task and waits with `result()`; `tbb` uses a `task_group` per node "
+             "(`run(left)`, right half, `wait()`) inside a `task_arena` of that many threads "
+             "(the thread that enters it included). Only libraries with a nested-task "
+             "facility take part: `std::async` would start a thread per node (thousands "
+             "alive at once, and no worker count to vary); Asio's and POCO's pools, and "
+             "Python's `ThreadPoolExecutor`, block a worker per waiting node and deadlock "
+             "once the nesting is deeper than the pool.")
     L.append("- Counts: C++ runs the full count (e.g. 100,000 tiny tasks); Python, and the "
              "C++ peers that take milliseconds per operation (`std::async`, libstdc++'s "
-             "`counting_semaphore` and `barrier`), run a smaller count so that the report "
+             "`counting_semaphore` and `barrier`) or microseconds per item in the queue at 16 "
+             "pairs and more (`std`, `tbb`), run a smaller count so that the report "
              "stays within minutes. Times are per operation, so the ratios compare like "
-             "with like.")
+             "with like. Python runs the scaled workloads (contended lock, queue, tiny "
+             f"tasks) only at {','.join(map(str, a.python_counts))} threads, pairs or "
+             "workers, for the same reason.")
     L.append("- Every C++ run happens in a process that has already started a thread: glibc "
              "drops the `lock` prefix from pthread mutexes while a process has never had a "
              "second thread, which would make the single-threaded lock workload measure "
@@ -383,9 +561,10 @@ def render_md(a, summary, info, elapsed, out_png_name):
     L.append(f"![Time relative to spindle, per workload, log scale]({out_png_name})")
     L.append("")
     L.append("Rerun: `scripts/bench` (full, writes docs/), `scripts/bench --quick` (seconds, "
-             "checks the harness; writes to a temporary directory). Options: `--threads 2,4,8` "
-             "`--parties 2,8` `--pairs 1,2,8` `--workers 4` `--rounds N` `--only REGEX`; see "
-             "`scripts/bench --help`.")
+             "checks the harness; writes to a temporary directory). Options: `--threads "
+             "2,4,8,16,32,64` `--pairs 1,2,4,8,16,32,64` `--workers 2,4,8,16,32,64` "
+             "`--fanout-workers 1,2,4,8,16,32,64` `--python-counts 1,2,8,64` `--parties 2,8` "
+             "`--rounds N` `--only REGEX`; see `scripts/bench --help`.")
     L.append("")
     frags = sorted(glob.glob(os.path.join(a.fragments, "*.md"))) if a.fragments else []
     if frags:
@@ -416,10 +595,22 @@ def main():
     ap.add_argument("--out", required=True, help="directory for results.jsonl, summary.json, benchmarks.md")
     ap.add_argument("--quick", action="store_true", help="tiny sizes, 2 rounds: checks the harness")
     ap.add_argument("--rounds", type=int, default=None)
-    ap.add_argument("--threads", type=csv_ints, default=[2, 4, 8], help="contended-lock thread counts")
+    ap.add_argument("--threads", type=csv_ints, default=[2, 4, 8, 16, 32, 64],
+                    help="contended-lock thread counts")
     ap.add_argument("--parties", type=csv_ints, default=[2, 8], help="barrier party counts")
-    ap.add_argument("--pairs", type=csv_ints, default=[1, 2, 8], help="queue producer/consumer pairs")
-    ap.add_argument("--workers", type=int, default=4, help="pool worker threads")
+    ap.add_argument("--pairs", type=csv_ints, default=[1, 2, 4, 8, 16, 32, 64],
+                    help="queue producer/consumer pairs")
+    ap.add_argument("--workers", type=csv_ints, default=[2, 4, 8, 16, 32, 64],
+                    help="pool worker counts for tiny tasks")
+    ap.add_argument("--fanout-workers", type=csv_ints, default=[1, 2, 4, 8, 16, 32, 64],
+                    help="pool worker counts for the recursive fan-out")
+    ap.add_argument("--latency-workers", type=int, default=4,
+                    help="pool worker threads for the round-trip latency")
+    ap.add_argument("--python-counts", type=csv_ints, default=[1, 2, 8, 64],
+                    help="the thread/pair/worker counts at which Python runs the scaled workloads")
+    ap.add_argument("--grain", type=int, default=512, help="fan-out: largest range a leaf sums")
+    ap.add_argument("--fanout-leaves", type=int, default=16384,
+                    help="fan-out: leaves per run (n = leaves * grain)")
     ap.add_argument("--io-ms", type=int, default=100, help="seed 001 I/O-bound sleep (the seed: 1000)")
     ap.add_argument("--scale", type=int, default=1, help="multiply the operation counts")
     ap.add_argument("--timeout", type=float, default=None, help="watchdog per run, seconds")
@@ -429,11 +620,14 @@ def main():
     ap.add_argument("--fragments", default=os.path.join(ROOT, "docs", "bench"),
                     help="directory of *.md fragments appended to the report")
     ap.add_argument("--png-name", default="benchmarks.png")
+    ap.add_argument("--scale-png-name", default="benchmarks-scale.png")
     a = ap.parse_args()
+    if a.grain < 1 or a.fanout_leaves < 1 or a.latency_workers < 1:
+        ap.error("--grain, --fanout-leaves and --latency-workers must be positive")
     if a.rounds is None:
         a.rounds = 2 if a.quick else 7
     if a.timeout is None:
-        a.timeout = 30.0 if a.quick else 180.0
+        a.timeout = 20.0 if a.quick else 60.0
     os.makedirs(a.out, exist_ok=True)
 
     listing = subprocess.run([a.harness, "--list"], capture_output=True, text=True, check=True)
@@ -446,9 +640,10 @@ def main():
         cases = [c for c in cases if re.search(a.only, c["name"])]
     impls_of = {}
     for c in cases:
-        impls = sorted(available.get(c["workload"], []),
+        impls = sorted((i for i in available.get(c["workload"], []) if i not in c["skip"]),
                        key=lambda i: IMPL_ORDER.index(i) if i in IMPL_ORDER else 99)
-        if not a.no_python and os.path.exists(os.path.join(PY_DIR, c["workload"] + ".py")):
+        if (not a.no_python and c["python"]
+                and os.path.exists(os.path.join(PY_DIR, c["workload"] + ".py"))):
             impls.append("python")
         if a.impls:
             impls = [i for i in impls if re.fullmatch(a.impls, i)]
@@ -488,9 +683,9 @@ def main():
     info = machine_info(a)
     with open(os.path.join(a.out, "summary.json"), "w") as f:
         json.dump({"info": info, "quick": a.quick, "rounds": a.rounds, "cases": summary,
-                   "impl_order": IMPL_ORDER}, f, indent=1)
+                   "impl_order": IMPL_ORDER, "scaled": SCALED}, f, indent=1)
     with open(os.path.join(a.out, "benchmarks.md"), "w", encoding="utf-8") as f:
-        f.write(render_md(a, summary, info, elapsed, a.png_name))
+        f.write(render_md(a, summary, info, elapsed))
 
     failed = [r for r in records if not r["ok"]]
     bad = failed if a.quick else [r for r in failed if r["impl"] == "spindle" or r.get("wrong")]

@@ -263,4 +263,43 @@ Sample tiny_tasks(const Params& p) {
   return {s, p.n};
 }
 
+/// A fan-out leaf: the sum of [lo, hi), one add per step (kept a loop).
+inline std::uint64_t fanout_leaf(std::int64_t lo, std::int64_t hi) {
+  std::uint64_t sum = 0;
+  for (std::int64_t i = lo; i < hi; ++i) {
+    sum += static_cast<std::uint64_t>(i);
+    opaque(sum);
+  }
+  return sum;
+}
+
+/// The number of leaves fan-out splits [lo, hi) into (hi - lo <= grain: one).
+inline std::int64_t fanout_leaves(std::int64_t lo, std::int64_t hi, std::int64_t grain) {
+  if (hi - lo <= grain) return 1;
+  const std::int64_t mid = lo + (hi - lo) / 2;
+  return fanout_leaves(lo, mid, grain) + fanout_leaves(mid, hi, grain);
+}
+
+/// Recursive fan-out: the sum of [0, n) by halving down to p.grain. A task
+/// for [lo, hi) wider than the grain submits a task for the left half, sums
+/// the right half itself (recursively), then waits for the left task's
+/// result and adds it. ops = leaves, so the time is per leaf.
+/// P: P pool(workers); std::uint64_t pool.sum(n, grain) returns the sum of
+/// [0, n), the whole tree run by the pool's workers (leaves: fanout_leaf).
+template <class P>
+Sample fanout(const Params& p) {
+  P pool(p.workers);
+  expect(pool.sum(4 * p.grain, p.grain) == static_cast<std::uint64_t>(4 * p.grain) *
+                                               static_cast<std::uint64_t>(4 * p.grain - 1) / 2,
+         "wrong fan-out sum");
+  const auto t0 = Clock::now();
+  const std::uint64_t sum = pool.sum(p.n, p.grain);
+  const double s = since(t0);
+  const auto n = static_cast<unsigned __int128>(p.n);
+  const auto want = static_cast<std::uint64_t>(n * (n - 1) / 2);
+  expect(sum == want,
+         "wrong fan-out sum: " + std::to_string(sum) + ", want " + std::to_string(want));
+  return {s, fanout_leaves(0, p.n, p.grain)};
+}
+
 }  // namespace report
