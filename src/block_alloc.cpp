@@ -54,8 +54,8 @@ namespace spindle::detail {
 void* block_alloc(std::size_t size) {
   return ::operator new(size);
 }
-void block_free(void* p, std::size_t size) noexcept {
-  ::operator delete(p, size);
+void block_free(void* p, std::size_t /*size*/) noexcept {
+  ::operator delete(p);
 }
 
 #else
@@ -66,9 +66,9 @@ constexpr std::size_t kGrain = 16;
 constexpr std::size_t kClasses = 16;  // 16, 32, ..., 256 bytes (the first two hold 32)
 constexpr std::size_t kMaxBlock = kGrain * kClasses;
 constexpr std::uint32_t kBatch = 64;  // blocks per move between a thread and the arena
-constexpr std::size_t kSpan = 64 * 1024;
-constexpr std::size_t kFirstChunk = 256 * 1024;
-constexpr std::size_t kChunk = 2 * 1024 * 1024;
+constexpr std::size_t kSpan = std::size_t{64} << 10;
+constexpr std::size_t kFirstChunk = std::size_t{256} << 10;
+constexpr std::size_t kChunk = std::size_t{2} << 20;
 
 // A free block. A list's first block also carries the list's length and the
 // link to the next list of the arena's stack.
@@ -110,17 +110,18 @@ char* map_chunk(std::size_t size, bool huge) noexcept {
   const std::size_t want = huge ? size + kChunk : size;  // room to align to 2 MiB
   void* p = mmap(nullptr, want, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (p == MAP_FAILED) return nullptr;
-  auto base = reinterpret_cast<std::uintptr_t>(p);
+  char* base = static_cast<char*>(p);
   if (huge) {
-    const std::uintptr_t aligned = (base + kChunk - 1) & ~(kChunk - 1);
-    // Give back the unaligned head and tail.
-    if (aligned > base) munmap(p, aligned - base);
-    const std::uintptr_t tail = base + want - (aligned + size);
-    if (tail > 0) munmap(reinterpret_cast<void*>(aligned + size), tail);
-    base = aligned;
-    (void)madvise(reinterpret_cast<void*>(base), size, MADV_HUGEPAGE);
+    // Keep the 2 MiB-aligned part; give back the unaligned head and tail.
+    const std::size_t misalign = reinterpret_cast<std::uintptr_t>(base) & (kChunk - 1);
+    const std::size_t head = misalign == 0 ? 0 : kChunk - misalign;
+    if (head > 0) munmap(base, head);
+    const std::size_t tail = want - head - size;
+    if (tail > 0) munmap(base + head + size, tail);
+    base += head;
+    (void)madvise(base, size, MADV_HUGEPAGE);
   }
-  return reinterpret_cast<char*>(base);
+  return base;
 }
 
 // A span for a thread, from a spare or the newest chunk (under the lock).
@@ -296,7 +297,7 @@ void* block_alloc(std::size_t size) {
 
 void block_free(void* p, std::size_t size) noexcept {
   if (size > kMaxBlock) {
-    ::operator delete(p, size);
+    ::operator delete(p);  // the unsized form: sized deallocation is optional in C++ compilers
     return;
   }
   const std::size_t cls = (std::max(size, kMinBlock) - 1) / kGrain;

@@ -50,7 +50,7 @@ std::uint32_t spinner_limit() {
 
 // help_run_queued's limits: nested runs on one worker, and stack kept free.
 constexpr int kMaxHelpDepth = 256;
-constexpr std::uintptr_t kHelpStackRoom = 64 * 1024;
+constexpr std::uintptr_t kHelpStackRoom = std::uintptr_t{64} << 10;
 
 // The lowest address of the calling thread's stack (its guard page
 // excluded), or 0 if unknown.

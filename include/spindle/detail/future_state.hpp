@@ -103,15 +103,16 @@ void block_free(void* p, std::size_t size) noexcept;
 class FutureStateBase {
  public:
   // Every block (a Future's, a submitted task's) comes from block_alloc.
+  // Only the sized delete is declared, on purpose: with both forms at class
+  // scope, C++ would pick the unsized one, and the allocator needs the size.
+  // NOLINTNEXTLINE(misc-new-delete-overloads)
   static void* operator new(std::size_t size) { return block_alloc(size); }
   static void operator delete(void* p, std::size_t size) noexcept { block_free(p, size); }
   // Over-aligned blocks (a callable or a result with alignas above 16).
   static void* operator new(std::size_t size, std::align_val_t al) {
     return ::operator new(size, al);
   }
-  static void operator delete(void* p, std::size_t size, std::align_val_t al) noexcept {
-    ::operator delete(p, size, al);
-  }
+  static void operator delete(void* p, std::align_val_t al) noexcept { ::operator delete(p, al); }
 
   enum : std::uint32_t {
     kPending = 0,
