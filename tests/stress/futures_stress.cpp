@@ -74,6 +74,39 @@ void tiny_tasks(int max_workers) {
   expect_os_threads_back_to(os_before);
 }
 
+// Forks `forks` times, each time once the pool has made progress (`steps`
+// moved), so that forks land in every part of submit(), of the workers'
+// loop and of what the tasks do. Each child runs `child` (its exit code; an
+// exception is 3) under an alarm; a child that fails ends the loop.
+void fork_while_busy(std::atomic<long>& steps, long forks, const std::function<int()>& child) {
+  for (long i = 0; i < forks; ++i) {
+    const long before = steps.load();
+    while (steps.load() == before) std::this_thread::yield();  // the pool is busy
+    std::fflush(nullptr);
+    const pid_t pid = fork();
+    if (pid < 0) {
+      ADD_FAILURE() << "fork failed";
+      return;
+    }
+    if (pid == 0) {
+      alarm(60);
+      int code = 3;
+      try {
+        code = child();
+      } catch (...) {
+      }
+      _exit(code);
+    }
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    if (!(WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
+      ADD_FAILURE() << "fork " << i << ": status " << status;
+      return;  // and the caller stops the pool: its tasks use the caller's frame
+    }
+  }
+}
+
 }  // namespace
 
 TEST(FuturesStress, MillionTinyTasks1Worker) {
@@ -202,35 +235,12 @@ TEST(FuturesStress, ForkWhileAPoolResubmitsItself) {
   };
   (void)pool.submit(resubmit);
   (void)pool.submit(resubmit);
-  for (long i = 0; i < forks; ++i) {
-    const long before = steps.load();
-    while (steps.load() == before) std::this_thread::yield();  // the pool is busy
-    std::fflush(nullptr);
-    const pid_t pid = fork();
-    if (pid < 0) {
-      ADD_FAILURE() << "fork failed";
-      break;
-    }
-    if (pid == 0) {
-      alarm(60);
-      int code = 0;
-      try {
-        stop.store(true);  // the child's copies of queued tasks must not resubmit
-        if (pool.submit([] { return 6 * 7; }).result() != 42) code = 1;
-        pool.shutdown(true);
-      } catch (...) {
-        code = 2;
-      }
-      _exit(code);
-    }
-    int status = 0;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-    }
-    if (!(WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
-      ADD_FAILURE() << "fork " << i << ": status " << status;
-      break;  // and stop the pool below: its tasks use this frame
-    }
-  }
+  fork_while_busy(steps, forks, [&] {
+    stop.store(true);  // the child's copies of queued tasks must not resubmit
+    if (pool.submit([] { return 6 * 7; }).result() != 42) return 1;
+    pool.shutdown(true);
+    return 0;
+  });
   stop.store(true);
   pool.shutdown(true);
 }
@@ -411,36 +421,12 @@ TEST(FuturesStress, ForkWhileTasksFanOutAndAnOutsideThreadSubmits) {
       steps.fetch_add(1);
     }
   });
-  for (long i = 0; i < forks; ++i) {
-    const long before = steps.load();
-    while (steps.load() == before) std::this_thread::yield();
-    std::fflush(nullptr);
-    const pid_t pid = fork();
-    if (pid < 0) {
-      ADD_FAILURE() << "fork failed";
-      break;
-    }
-    if (pid == 0) {
-      alarm(60);
-      int code = 0;
-      try {
-        if (pool.submit([] { return 6 * 7; }).result() != 42) code = 1;
-        if (code == 0 && pool.submit([&pool] { return fan_out(pool, 0, 100); }).result() != 4950)
-          code = 2;
-        pool.shutdown(true, true);
-      } catch (...) {
-        code = 3;
-      }
-      _exit(code);
-    }
-    int status = 0;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-    }
-    if (!(WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
-      ADD_FAILURE() << "fork " << i << ": status " << status;
-      break;
-    }
-  }
+  fork_while_busy(steps, forks, [&] {
+    if (pool.submit([] { return 6 * 7; }).result() != 42) return 1;
+    if (pool.submit([&pool] { return fan_out(pool, 0, 100); }).result() != 4950) return 2;
+    pool.shutdown(true, true);
+    return 0;
+  });
   stop.store(true);
   outside.join();
   fanning.join();
