@@ -62,12 +62,28 @@ class MapSource {
   virtual bool submit_next(Executor& ex, std::deque<Future<R>>& out) = 0;
 };
 
-template <class... A>
-struct last_is_map_options : std::false_type {};
-template <class A>
-struct last_is_map_options<A> : std::is_same<std::remove_cvref_t<A>, MapOptions> {};
-template <class A, class B, class... C>
-struct last_is_map_options<A, B, C...> : last_is_map_options<B, C...> {};
+/// True if the last of A... is (a possibly const reference to) Options.
+template <class Options, class... A>
+struct last_is : std::false_type {};
+template <class Options, class A>
+struct last_is<Options, A> : std::is_same<std::remove_cvref_t<A>, Options> {};
+template <class Options, class A, class B, class... C>
+struct last_is<Options, A, B, C...> : last_is<Options, B, C...> {};
+
+/// The trailing-options convention of every executor's map(fn, ranges...,
+/// [options]): calls impl(options, fn, ranges...) with the trailing Options
+/// argument if there is one, else with Options{}.
+template <class Options, class Impl, class F, class... A>
+auto with_trailing_options(Impl&& impl, F&& fn, A&&... a) {
+  if constexpr (last_is<Options, A...>::value) {
+    auto t = std::forward_as_tuple(std::forward<A>(a)...);
+    return [&]<std::size_t... I>(std::index_sequence<I...>) {
+      return impl(std::get<sizeof...(A) - 1>(t), std::forward<F>(fn), std::get<I>(std::move(t))...);
+    }(std::make_index_sequence<sizeof...(A) - 1>{});
+  } else {
+    return impl(Options{}, std::forward<F>(fn), std::forward<A>(a)...);
+  }
+}
 
 template <class F, class... A>
 using submit_result_t =
@@ -269,15 +285,11 @@ class Executor {
   /// fn is shared by the tasks. The timeout counts from this call (C101).
   template <class F, class... A>
   [[nodiscard]] auto map(F&& fn, A&&... a) {
-    if constexpr (detail::last_is_map_options<A...>::value) {
-      auto t = std::forward_as_tuple(std::forward<A>(a)...);
-      return [&]<std::size_t... I>(std::index_sequence<I...>) {
-        return map_impl(std::get<sizeof...(A) - 1>(t), std::forward<F>(fn),
-                        std::get<I>(std::move(t))...);
-      }(std::make_index_sequence<sizeof...(A) - 1>{});
-    } else {
-      return map_impl(MapOptions{}, std::forward<F>(fn), std::forward<A>(a)...);
-    }
+    return detail::with_trailing_options<MapOptions>(
+        [this](const MapOptions& o, auto&& f, auto&&... r) {
+          return map_impl(o, std::forward<decltype(f)>(f), std::forward<decltype(r)>(r)...);
+        },
+        std::forward<F>(fn), std::forward<A>(a)...);
   }
 
   /// Stops accepting work; see the derived executor for what it does with

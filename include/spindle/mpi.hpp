@@ -300,15 +300,11 @@ class MPIPoolExecutor {
   /// hundred saves most of the per-task cost.
   template <class F, class... A>
   [[nodiscard]] auto map(F&& fn, A&&... a) {
-    if constexpr (detail::process::last_is_process_map_options<A...>::value) {
-      auto t = std::forward_as_tuple(std::forward<A>(a)...);
-      return [&]<std::size_t... I>(std::index_sequence<I...>) {
-        return map_impl(std::get<sizeof...(A) - 1>(t), std::forward<F>(fn),
-                        std::get<I>(std::move(t))...);
-      }(std::make_index_sequence<sizeof...(A) - 1>{});
-    } else {
-      return map_impl(MPIMapOptions{}, std::forward<F>(fn), std::forward<A>(a)...);
-    }
+    return detail::with_trailing_options<MPIMapOptions>(
+        [this](const MPIMapOptions& o, auto&& f, auto&&... r) {
+          return map_impl(o, std::forward<decltype(f)>(f), std::forward<decltype(r)>(r)...);
+        },
+        std::forward<F>(fn), std::forward<A>(a)...);
   }
 
   /// Stops accepting work (later submit: RuntimeError, C91). With

@@ -318,9 +318,6 @@ struct Task {
 
 class PoolCore;
 
-template <class... A>
-struct last_is_process_map_options : std::false_type {};
-
 }  // namespace detail::process
 
 /// A call of a function with its arguments, encoded to run in a worker
@@ -379,11 +376,6 @@ struct ProcessMapOptions {
   /// ValueError "chunksize must be >= 1.".
   long chunksize = 1;
 };
-
-template <class A0, class... A>
-struct detail::process::last_is_process_map_options<A0, A...>
-    : std::is_same<std::remove_cvref_t<std::tuple_element_t<sizeof...(A), std::tuple<A0, A...>>>,
-                   ProcessMapOptions> {};
 
 /// The range returned by ProcessPoolExecutor::map: the results in input
 /// order (C101), Python's _chain_from_iterable_of_lists over the generator
@@ -505,15 +497,11 @@ class ProcessPoolExecutor {
   /// function must return a value (use submit() for void).
   template <class F, class... A>
   [[nodiscard]] auto map(F&& fn, A&&... a) {
-    if constexpr (detail::process::last_is_process_map_options<A...>::value) {
-      auto t = std::forward_as_tuple(std::forward<A>(a)...);
-      return [&]<std::size_t... I>(std::index_sequence<I...>) {
-        return map_impl(std::get<sizeof...(A) - 1>(t), std::forward<F>(fn),
-                        std::get<I>(std::move(t))...);
-      }(std::make_index_sequence<sizeof...(A) - 1>{});
-    } else {
-      return map_impl(ProcessMapOptions{}, std::forward<F>(fn), std::forward<A>(a)...);
-    }
+    return detail::with_trailing_options<ProcessMapOptions>(
+        [this](const ProcessMapOptions& o, auto&& f, auto&&... r) {
+          return map_impl(o, std::forward<decltype(f)>(f), std::forward<decltype(r)>(r)...);
+        },
+        std::forward<F>(fn), std::forward<A>(a)...);
   }
 
   /// Stops accepting work (later submit: RuntimeError, C91). With
