@@ -53,6 +53,10 @@
 
 namespace spindle {
 
+namespace detail {
+class WatchedWait;  // src/deadlock_internal.hpp
+}  // namespace detail
+
 /// threading.Lock: binary, ownerless.
 class Lock : public detail::Acquirable<Lock> {
  public:
@@ -76,14 +80,16 @@ class Lock : public detail::Acquirable<Lock> {
     if (detail::lock_order_on()) [[unlikely]]
       detail::lock_order_released(this, owner_.load(std::memory_order_relaxed));
     owner_.store(0, std::memory_order_relaxed);  // no longer "held by" anyone
-    const std::uint32_t prev = word_.exchange(kUnlocked, std::memory_order_release);
-    if (prev == kLocked) return;
-    release_slow(prev);
+    std::uint32_t expected = kLocked;
+    if (word_.compare_exchange_strong(expected, kUnlocked, std::memory_order_release,
+                                      std::memory_order_relaxed))
+      return;
+    release_slow(expected);
   }
 
   /// True if some thread holds the lock (a snapshot).
   [[nodiscard]] bool locked() const noexcept {
-    return word_.load(std::memory_order_relaxed) != kUnlocked;
+    return (word_.load(std::memory_order_relaxed) & kLocked) != 0;
   }
 
  private:
@@ -103,9 +109,14 @@ class Lock : public detail::Acquirable<Lock> {
       detail::lock_order_acquired(this);
     return true;
   }
+  // The lock word (src/lock.cpp explains the protocol). 0 is free with
+  // nobody waiting, kLocked held with nobody waiting: the two states of the
+  // fast paths, one CAS each.
   static constexpr std::uint32_t kUnlocked = 0;
-  static constexpr std::uint32_t kLocked = 1;     // held, nobody parked
-  static constexpr std::uint32_t kContended = 2;  // held, waiters may be parked
+  static constexpr std::uint32_t kLocked = 1;   // held
+  static constexpr std::uint32_t kWoken = 2;    // a woken waiter is awake; releases wake nobody
+  static constexpr std::uint32_t kHandoff = 4;  // reserved for a waiter that waited too long
+  static constexpr std::uint32_t kWaiter = 8;   // one parked waiter, of a count in the bits above
 
   // The Lock inside an RLock: only its owner can release it, which the
   // deadlock detector relies on (src/deadlock.cpp).
@@ -125,11 +136,17 @@ class Lock : public detail::Acquirable<Lock> {
   // the thread did before (src/deadlock.cpp, docs/design/deadlock.md).
   void own() noexcept { owner_.store(detail::owner_token(), std::memory_order_release); }
   bool acquire_slow(detail::Deadline deadline);
+  bool spin(bool woken) noexcept;
+  bool wait_parked(detail::Deadline deadline, detail::WatchedWait* watch, bool& heir);
+  void leave(bool heir) noexcept;
   bool acquire_checked(detail::Deadline deadline);
   [[noreturn]] static void throw_unlocked();
   void release_slow(std::uint32_t prev);
 
   std::atomic<std::uint32_t> word_{kUnlocked};
+  // When the next hand-off to a waiter that has waited too long is allowed
+  // (in ticks of 2^20 ns, wrapping): at most about one per millisecond.
+  std::atomic<std::uint32_t> fair_tick_{0};
   const bool owned_ = false;  // inside an RLock
   // detail::owner_token() of the thread that acquired the lock and has not
   // released it; 0 while free (and for a moment around each change).

@@ -34,6 +34,17 @@ inline void cpu_relax() noexcept {
 /// the holder was descheduled.
 inline constexpr int kSpinLimit = 100;
 
+/// Lock's spin (src/lock.cpp) before a waiter parks: looks at the word with
+/// exponential backoff (1, 2, 4, ... pauses between looks) for about
+/// kLockSpinPauses pauses, then kLockSpinYields looks each after a
+/// sched_yield(). Measured with bench/report (lock_contended, 2 cores,
+/// docs/bench/primitives.md): the yields keep the waiters of an
+/// oversubscribed lock off the futex - 7155 futex calls per million
+/// acquisitions at 8 threads without them, 159 with 16 - which is where the
+/// time went.
+inline constexpr int kLockSpinPauses = 128;
+inline constexpr int kLockSpinYields = 16;
+
 /// Spins at most kSpinLimit times until `done()` is true. Returns done().
 template <class Pred>
 inline bool spin_until(Pred done) noexcept {
