@@ -89,13 +89,28 @@ bool Lock::spin(bool woken) noexcept {
   // to kLockSpinPauses in all, about a short critical section on the other
   // core - then up to kLockSpinYields looks, each after a sched_yield(): the
   // holder may be waiting for this very core, and on a loaded machine the
-  // other runnable threads get it meanwhile, so the spin burns no core that
-  // anyone else could use.
+  // other runnable threads get it meanwhile. Only one thread at a time
+  // pauses; the others go straight to the yields.
   const std::uint32_t mine = woken ? kWoken : 0;  // the woken waiter clears kWoken when done
   std::uint32_t v = word_.load(std::memory_order_relaxed);
   int pauses = 1;
   int spent = 0;
   int yields = 0;
+  // One thread at a time pauses (spinning_ is a hint, not part of the
+  // protocol: a race lets two in); the others only yield, so a crowd of
+  // waiters on a machine with fewer cores burns no core the holder needs.
+  const bool pauser = !spinning_.load(std::memory_order_relaxed);
+  if (pauser) {
+    spinning_.store(true, std::memory_order_relaxed);
+  } else {
+    spent = detail::kLockSpinPauses;
+  }
+  struct EndSpin {
+    std::atomic<bool>* flag;
+    ~EndSpin() {
+      if (flag != nullptr) flag->store(false, std::memory_order_relaxed);
+    }
+  } const end_spin{pauser ? &spinning_ : nullptr};
   for (;;) {
     while ((v & (kLocked | kHandoff)) == 0) {
       if (word_.compare_exchange_weak(v, (v | kLocked) & ~mine, std::memory_order_acquire,

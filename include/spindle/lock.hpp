@@ -23,10 +23,20 @@
 // the lock, so everything written before release() is visible to the thread
 // that acquires it next.
 //
-// Fairness: none is promised. A releasing thread may re-acquire at once
-// ("barging"); this keeps the lock fast under contention, as in WebKit's
-// WTF::Lock and CPython's PyMutex. A waiter that has parked is woken one at a
-// time; the order in which waiters are woken is unspecified.
+// Waiting and fairness. A thread that finds the lock held spins for a bounded
+// while - one thread at a time pauses between looks at the lock (exponential
+// backoff, a few microseconds), the others only sched_yield() a few times -
+// and then parks; it never burns a core for longer than that spin. A release
+// wakes one parked waiter, and none while a woken one has not yet run.
+// Barging is allowed: a thread that releases may take the lock straight
+// back, and a thread that arrives may take it before a waiter that was
+// woken for it; this keeps the lock fast under contention, as in WebKit's
+// WTF::Lock and CPython's PyMutex. The fairness promised is WebKit's
+// "eventual fairness": a waiter that has waited more than about 1 ms
+// reserves the lock, and the next release hands it to that waiter directly
+// (at most about one such hand-off per millisecond per lock), so no waiter
+// starves while others hammer the lock. The order in which waiters are
+// served is otherwise unspecified.
 //
 // Destroying a held Lock or RLock is allowed (C07); destroying one while other
 // threads wait on it is undefined, as for every C++ object in use.
@@ -147,6 +157,8 @@ class Lock : public detail::Acquirable<Lock> {
   // When the next hand-off to a waiter that has waited too long is allowed
   // (in ticks of 2^20 ns, wrapping): at most about one per millisecond.
   std::atomic<std::uint32_t> fair_tick_{0};
+  // A thread is in the pausing part of the spin (src/lock.cpp; a hint).
+  std::atomic<bool> spinning_{false};
   const bool owned_ = false;  // inside an RLock
   // detail::owner_token() of the thread that acquired the lock and has not
   // released it; 0 while free (and for a moment around each change).

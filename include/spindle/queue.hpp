@@ -83,7 +83,11 @@
 // the oldest such thread. Before parking, the first getter to find the
 // queue empty pauses and yields briefly, and the first putter to find it
 // full pauses briefly (each only when the measurements said it pays on 2
-// cores). See docs/design/queues.md and docs/bench/queues.md.
+// cores). The lock itself is a spindle::Lock (lock.hpp): a thread that finds
+// it held spins a bounded while - one thread at a time pauses, the others
+// yield - then parks, so with many more producers and consumers than cores
+// the per-item cost stays close to that of one pair. See
+// docs/design/queues.md and docs/bench/queues.md.
 #pragma once
 
 #include <chrono>
