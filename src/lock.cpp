@@ -187,8 +187,7 @@ bool Lock::wait_parked(detail::Deadline deadline, detail::WatchedWait* watch, bo
         continue;
       }
       if (detail::Deadline::now_ns() - since >= kFairAfterNs &&
-          static_cast<std::int32_t>(tick_now() - fair_tick_.load(std::memory_order_relaxed)) >=
-              0) {
+          static_cast<std::int32_t>(tick_now() - fair_tick_.load(std::memory_order_relaxed)) >= 0) {
         // Waited too long while others barged: reserve the lock.
         if (word_.compare_exchange_weak(v, v | kHandoff, std::memory_order_relaxed,
                                         std::memory_order_relaxed)) {
@@ -244,8 +243,7 @@ void Lock::release_slow(std::uint32_t prev) {
       next |= kWoken;
       wake = 1;
     }
-    if (word_.compare_exchange_weak(v, next, std::memory_order_release,
-                                    std::memory_order_relaxed))
+    if (word_.compare_exchange_weak(v, next, std::memory_order_release, std::memory_order_relaxed))
       break;
   }
   // The lock may be gone by now: wake by address only.
