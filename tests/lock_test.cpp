@@ -204,6 +204,7 @@ TEST(Lock, waiter_is_served_while_others_hammer) {
   std::atomic<int> running{0};
   std::uint64_t counter = 0;
   std::vector<std::thread> hammers;
+  hammers.reserve(4);
   for (int i = 0; i < 4; ++i) {
     hammers.emplace_back([&] {
       running.fetch_add(1);
@@ -237,6 +238,7 @@ TEST(Lock, timed_waiters_that_give_up_never_strand_the_lock) {
   std::uint64_t counter = 0;
   std::atomic<std::uint64_t> taken{0};
   std::vector<std::thread> threads;
+  threads.reserve(6);
   for (int i = 0; i < 6; ++i) {
     threads.emplace_back([&, i] {
       for (int k = 0; k < 3000; ++k) {
@@ -266,6 +268,7 @@ TEST(Lock, every_parked_waiter_gets_the_lock) {
   int inside = 0;
   lock.acquire();
   std::vector<std::thread> waiters;
+  waiters.reserve(8);
   for (int i = 0; i < 8; ++i) {
     waiters.emplace_back([&] {
       lock.acquire();
