@@ -85,8 +85,9 @@
 // full pauses briefly (each only when the measurements said it pays on 2
 // cores). The lock itself is a spindle::Lock (lock.hpp): a thread that finds
 // it held spins a bounded while - one thread at a time pauses, the others
-// yield - then parks, so with many more producers and consumers than cores
-// the per-item cost stays close to that of one pair. See
+// yield - then parks, and a release wakes a parked thread only when no woken
+// one is still on its way, so many more producers and consumers than cores
+// do not turn every put and get into a futex wake-up. See
 // docs/design/queues.md and docs/bench/queues.md.
 #pragma once
 
