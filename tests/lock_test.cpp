@@ -3,9 +3,12 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <mutex>
 #include <thread>
+#include <vector>
 
 #include "support.hpp"
 
@@ -188,4 +191,94 @@ TEST(Lock, handoff_between_threads_wakes_parked_waiter) {
   lock.release();
   waiter.join();
   EXPECT_EQ(shared, 42);
+}
+
+// Eventual fairness (lock.hpp): barging is allowed, but a waiter that has
+// waited about a millisecond gets the lock handed to it. Each of the
+// waiter's acquires must return while four threads keep taking the lock back
+// to back; the watchdog is the only clock.
+TEST(Lock, waiter_is_served_while_others_hammer) {
+  spindle_test::Watchdog wd("fairness");
+  Lock lock;
+  std::atomic<bool> stop{false};
+  std::atomic<int> running{0};
+  std::uint64_t counter = 0;
+  std::vector<std::thread> hammers;
+  hammers.reserve(4);
+  for (int i = 0; i < 4; ++i) {
+    hammers.emplace_back([&] {
+      running.fetch_add(1);
+      while (!stop.load(std::memory_order_relaxed)) {
+        lock.acquire();
+        ++counter;
+        lock.release();
+      }
+    });
+  }
+  while (running.load() < 4) std::this_thread::yield();
+  std::uint64_t served = 0;
+  for (int i = 0; i < 200; ++i) {
+    lock.acquire();
+    ++served;
+    lock.release();
+  }
+  stop.store(true);
+  for (auto& t : hammers) t.join();
+  EXPECT_EQ(served, 200U);
+  EXPECT_FALSE(lock.locked());
+}
+
+// Timed waiters give up at any point of the protocol - spinning, parked,
+// woken, or holding the hand-off reservation - while others take and release
+// the lock; none may strand it (leave it free with sleepers nobody wakes) or
+// lose an increment.
+TEST(Lock, timed_waiters_that_give_up_never_strand_the_lock) {
+  spindle_test::Watchdog wd("timed waiters");
+  Lock lock;
+  std::uint64_t counter = 0;
+  std::atomic<std::uint64_t> taken{0};
+  std::vector<std::thread> threads;
+  threads.reserve(6);
+  for (int i = 0; i < 6; ++i) {
+    threads.emplace_back([&, i] {
+      for (int k = 0; k < 3000; ++k) {
+        const bool timed = (i + k) % 2 == 0;
+        if (timed ? lock.acquire(std::chrono::microseconds((k % 5) * 50)) : lock.acquire()) {
+          ++counter;
+          if (k % 64 == 0) std::this_thread::yield();  // a longer hold now and then
+          lock.release();
+          taken.fetch_add(1);
+        }
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(counter, taken.load());
+  EXPECT_GE(taken.load(), 6U * 1500U);  // every untimed acquire succeeded
+  EXPECT_TRUE(lock.acquire(false));
+  lock.release();
+}
+
+// A release that finds parked waiters wakes exactly one, and every one of
+// many parked waiters gets the lock in the end (no lost wake-up when the
+// woken thread and new arrivals race).
+TEST(Lock, every_parked_waiter_gets_the_lock) {
+  spindle_test::Watchdog wd("parked waiters");
+  Lock lock;
+  int inside = 0;
+  lock.acquire();
+  std::vector<std::thread> waiters;
+  waiters.reserve(8);
+  for (int i = 0; i < 8; ++i) {
+    waiters.emplace_back([&] {
+      lock.acquire();
+      ++inside;
+      lock.release();
+    });
+  }
+  std::this_thread::yield();  // correctness does not depend on how far they got
+  lock.release();
+  for (auto& t : waiters) t.join();
+  EXPECT_EQ(inside, 8);
+  EXPECT_FALSE(lock.locked());
 }

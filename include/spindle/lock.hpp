@@ -23,10 +23,20 @@
 // the lock, so everything written before release() is visible to the thread
 // that acquires it next.
 //
-// Fairness: none is promised. A releasing thread may re-acquire at once
-// ("barging"); this keeps the lock fast under contention, as in WebKit's
-// WTF::Lock and CPython's PyMutex. A waiter that has parked is woken one at a
-// time; the order in which waiters are woken is unspecified.
+// Waiting and fairness. A thread that finds the lock held spins for a bounded
+// while - one thread at a time pauses between looks at the lock (exponential
+// backoff, a few microseconds), the others only sched_yield() a few times -
+// and then parks; it never burns a core for longer than that spin. A release
+// wakes one parked waiter, and none while a woken one has not yet run.
+// Barging is allowed: a thread that releases may take the lock straight
+// back, and a thread that arrives may take it before a waiter that was
+// woken for it; this keeps the lock fast under contention, as in WebKit's
+// WTF::Lock and CPython's PyMutex. The fairness promised is WebKit's
+// "eventual fairness": a waiter that has waited more than about 1 ms
+// reserves the lock, and the next release hands it to that waiter directly
+// (at most about one such hand-off per millisecond per lock), so no waiter
+// starves while others hammer the lock. The order in which waiters are
+// served is otherwise unspecified.
 //
 // Destroying a held Lock or RLock is allowed (C07); destroying one while other
 // threads wait on it is undefined, as for every C++ object in use.
@@ -53,6 +63,10 @@
 
 namespace spindle {
 
+namespace detail {
+class WatchedWait;  // src/deadlock_internal.hpp
+}  // namespace detail
+
 /// threading.Lock: binary, ownerless.
 class Lock : public detail::Acquirable<Lock> {
  public:
@@ -76,14 +90,16 @@ class Lock : public detail::Acquirable<Lock> {
     if (detail::lock_order_on()) [[unlikely]]
       detail::lock_order_released(this, owner_.load(std::memory_order_relaxed));
     owner_.store(0, std::memory_order_relaxed);  // no longer "held by" anyone
-    const std::uint32_t prev = word_.exchange(kUnlocked, std::memory_order_release);
-    if (prev == kLocked) return;
-    release_slow(prev);
+    std::uint32_t expected = kLocked;
+    if (word_.compare_exchange_strong(expected, kUnlocked, std::memory_order_release,
+                                      std::memory_order_relaxed))
+      return;
+    release_slow(expected);
   }
 
   /// True if some thread holds the lock (a snapshot).
   [[nodiscard]] bool locked() const noexcept {
-    return word_.load(std::memory_order_relaxed) != kUnlocked;
+    return (word_.load(std::memory_order_relaxed) & kLocked) != 0;
   }
 
  private:
@@ -103,9 +119,14 @@ class Lock : public detail::Acquirable<Lock> {
       detail::lock_order_acquired(this);
     return true;
   }
+  // The lock word (src/lock.cpp explains the protocol). 0 is free with
+  // nobody waiting, kLocked held with nobody waiting: the two states of the
+  // fast paths, one CAS each.
   static constexpr std::uint32_t kUnlocked = 0;
-  static constexpr std::uint32_t kLocked = 1;     // held, nobody parked
-  static constexpr std::uint32_t kContended = 2;  // held, waiters may be parked
+  static constexpr std::uint32_t kLocked = 1;   // held
+  static constexpr std::uint32_t kWoken = 2;    // a woken waiter is awake; releases wake nobody
+  static constexpr std::uint32_t kHandoff = 4;  // reserved for a waiter that waited too long
+  static constexpr std::uint32_t kWaiter = 8;   // one parked waiter, of a count in the bits above
 
   // The Lock inside an RLock: only its owner can release it, which the
   // deadlock detector relies on (src/deadlock.cpp).
@@ -125,11 +146,19 @@ class Lock : public detail::Acquirable<Lock> {
   // the thread did before (src/deadlock.cpp, docs/design/deadlock.md).
   void own() noexcept { owner_.store(detail::owner_token(), std::memory_order_release); }
   bool acquire_slow(detail::Deadline deadline);
+  bool spin(bool woken) noexcept;
+  bool wait_parked(detail::Deadline deadline, detail::WatchedWait* watch, bool& heir);
+  void leave(bool heir) noexcept;
   bool acquire_checked(detail::Deadline deadline);
   [[noreturn]] static void throw_unlocked();
   void release_slow(std::uint32_t prev);
 
   std::atomic<std::uint32_t> word_{kUnlocked};
+  // When the next hand-off to a waiter that has waited too long is allowed
+  // (in ticks of 2^20 ns, wrapping): at most about one per millisecond.
+  std::atomic<std::uint32_t> fair_tick_{0};
+  // A thread is in the pausing part of the spin (src/lock.cpp; a hint).
+  std::atomic<bool> spinning_{false};
   const bool owned_ = false;  // inside an RLock
   // detail::owner_token() of the thread that acquired the lock and has not
   // released it; 0 while free (and for a moment around each change).

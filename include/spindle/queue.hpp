@@ -83,7 +83,12 @@
 // the oldest such thread. Before parking, the first getter to find the
 // queue empty pauses and yields briefly, and the first putter to find it
 // full pauses briefly (each only when the measurements said it pays on 2
-// cores). See docs/design/queues.md and docs/bench/queues.md.
+// cores). The lock itself is a spindle::Lock (lock.hpp): a thread that finds
+// it held spins a bounded while - one thread at a time pauses, the others
+// yield - then parks, and a release wakes a parked thread only when no woken
+// one is still on its way, so many more producers and consumers than cores
+// do not turn every put and get into a futex wake-up. See
+// docs/design/queues.md and docs/bench/queues.md.
 #pragma once
 
 #include <chrono>

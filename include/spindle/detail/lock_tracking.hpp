@@ -8,8 +8,8 @@
 //     it" and takes "who acquired it and has not released it" for that. The
 //     acquiring thread stores owner_token() - the thread pointer, one
 //     register read - into the Lock right after its CAS; release() clears it
-//     before the releasing exchange. Two plain stores to a cache line the
-//     CAS/exchange already owns (measured in docs/bench/primitives.md).
+//     before the releasing CAS. Two plain stores to a cache line the
+//     two CASes already own (measured in docs/bench/primitives.md).
 //   * Lock-order checking, off unless switched on: one relaxed load of a
 //     global flag and a branch on acquire and on release; when on, the
 //     out-of-line hooks below keep the calling thread's held locks and the

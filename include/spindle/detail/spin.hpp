@@ -34,6 +34,21 @@ inline void cpu_relax() noexcept {
 /// the holder was descheduled.
 inline constexpr int kSpinLimit = 100;
 
+/// Lock's spin (src/lock.cpp) before a waiter parks: one thread at a time
+/// looks at the word with exponential backoff (1, 2, 4, ... pauses between
+/// looks) for about kLockSpinPauses pauses; then it, and every other
+/// spinner straight away, looks kLockSpinYields times, each after a
+/// sched_yield(). Measured with bench/report (2 cores, docs/bench/
+/// primitives.md and queues.md): without the yields a contended lock's
+/// waiters parked and were woken all the time (a first version of this
+/// lock made 7155 futex calls per million acquisitions at 8 threads, 159
+/// with 16 yields); 4 yields did as well
+/// as 16 on lock_contended and better on queue_32p32c (146-181 against
+/// 211-225 ns/item); letting only one thread pause took queue_32p32c from
+/// 242 to 169 ns/item with lock_contended unchanged.
+inline constexpr int kLockSpinPauses = 128;
+inline constexpr int kLockSpinYields = 4;
+
 /// Spins at most kSpinLimit times until `done()` is true. Returns done().
 template <class Pred>
 inline bool spin_until(Pred done) noexcept {
