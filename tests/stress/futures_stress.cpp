@@ -355,7 +355,7 @@ TEST(FuturesStress, FutureBlocksAreReusedAcrossThreadsAndThreadExits) {
     return resident * (sysconf(_SC_PAGESIZE) / 1024);
   };
   const long per_round = spindle_test::scaled(200'000);
-  long baseline = 0;
+  [[maybe_unused]] long baseline = 0;  // unused under ASan (see the end)
   for (int round = 0; round < 6; ++round) {
     spindle::Queue<std::vector<Future<int>>> handoff(4);
     std::thread maker([&] {
