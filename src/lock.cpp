@@ -25,6 +25,7 @@
 // one), or a woken thread is awake, or the heir is being served.
 #include "spindle/lock.hpp"
 
+#include <pthread.h>
 #include <sched.h>
 
 #include <limits>
@@ -45,9 +46,52 @@ std::uint32_t tick_now() noexcept {
   return static_cast<std::uint32_t>(detail::Deadline::now_ns() >> kTickShift);
 }
 
+// fork(): in the child only the forking thread exists, and it was in no
+// Lock's slow path when it forked. So every waiter a Lock's word counts,
+// a woken waiter (kWoken) and an heir (kHandoff) belonged to a thread that
+// is gone: left alone, they would keep every later release from waking a
+// real waiter, or reserve the lock for nobody. Each forked child bumps this
+// generation; the first slow path of a Lock in a newer generation than its
+// own (Lock::epoch_) clears that state before any thread of the child counts
+// itself as a waiter. Whether the lock is held is kept: a Lock held by a
+// thread that vanished stays held, as in Python.
+std::atomic<std::uint32_t> g_fork_epoch{0};
+constexpr std::uint32_t kEpochBusy = 0xFFFFFFFFu;  // a thread is clearing the state
+void bump_fork_epoch() noexcept {
+  std::uint32_t e = g_fork_epoch.load(std::memory_order_relaxed) + 1;
+  if (e == kEpochBusy) e = 0;
+  g_fork_epoch.store(e, std::memory_order_release);
+}
+// Registered at load time, so it runs before spindle's other child handlers.
+[[maybe_unused]] const bool g_epoch_handler =
+    (pthread_atfork(nullptr, nullptr, bump_fork_epoch), true);
+
 }  // namespace
 
+void Lock::heal_after_fork() noexcept {
+  const std::uint32_t now = g_fork_epoch.load(std::memory_order_acquire);
+  std::uint32_t e = epoch_.load(std::memory_order_acquire);
+  while (e != now) {
+    if (e == kEpochBusy) {  // another thread is clearing it: wait for that
+      sched_yield();
+      e = epoch_.load(std::memory_order_acquire);
+      continue;
+    }
+    if (epoch_.compare_exchange_weak(e, kEpochBusy, std::memory_order_acq_rel,
+                                     std::memory_order_acquire)) {
+      std::uint32_t v = word_.load(std::memory_order_relaxed);
+      while (!word_.compare_exchange_weak(v, v & kLocked, std::memory_order_relaxed,
+                                          std::memory_order_relaxed)) {
+      }
+      spinning_.store(false, std::memory_order_relaxed);
+      epoch_.store(now, std::memory_order_release);
+      return;
+    }
+  }
+}
+
 bool Lock::acquire_slow(detail::Deadline deadline) {
+  heal_after_fork();
   std::uint32_t v = word_.load(std::memory_order_relaxed);
   if ((v & kHandoff) == 0) {
     if (spin(false)) return true;  // else it has counted this thread as a waiter
@@ -231,7 +275,9 @@ bool Lock::acquire_checked(detail::Deadline deadline) {
 }
 
 void Lock::release_slow(std::uint32_t prev) {
-  std::uint32_t v = prev;
+  heal_after_fork();
+  std::uint32_t v = word_.load(std::memory_order_relaxed);
+  (void)prev;
   int wake = 0;
   for (;;) {
     if ((v & kLocked) == 0) throw_unlocked();

@@ -152,6 +152,7 @@ class Lock : public detail::Acquirable<Lock> {
   bool acquire_checked(detail::Deadline deadline);
   [[noreturn]] static void throw_unlocked();
   void release_slow(std::uint32_t prev);
+  void heal_after_fork() noexcept;
 
   std::atomic<std::uint32_t> word_{kUnlocked};
   // When the next hand-off to a waiter that has waited too long is allowed
@@ -160,6 +161,8 @@ class Lock : public detail::Acquirable<Lock> {
   // A thread is in the pausing part of the spin (src/lock.cpp; a hint).
   std::atomic<bool> spinning_{false};
   const bool owned_ = false;  // inside an RLock
+  // The fork generation (src/lock.cpp) the waiter state of word_ belongs to.
+  std::atomic<std::uint32_t> epoch_{0};
   // detail::owner_token() of the thread that acquired the lock and has not
   // released it; 0 while free (and for a moment around each change).
   std::atomic<std::uintptr_t> owner_{0};
