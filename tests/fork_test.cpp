@@ -433,6 +433,43 @@ TEST(Fork, forking_foreign_thread_becomes_MainThread) {
 // child whose parent had another thread inside malloc can hang in its own
 // next malloc (seen: a child's new thread stuck in the allocator's region
 // mutex) - the sanitizer's limit, not spindle's.
+// The main thread holds a Lock while another thread is parked on it
+// (counted as a waiter in the lock's word) and forks. In the child that
+// waiter does not exist: releasing the Lock there, and using it again, must
+// still wake the child's own waiters (the child forgets the vanished one).
+TEST(Fork, a_lock_whose_waiter_vanished_in_the_fork_still_wakes_the_childs_waiters) {
+  spindle::Lock lock;
+  lock.acquire();
+  spindle::Thread waiter({.name = "waiter"}, [&] {
+    lock.acquire();
+    lock.release();
+  });
+  waiter.start();
+  wait_blocked(waiter);  // parked in the Lock: counted in its word
+  const int status = fork_and_exit([&] {
+    lock.release();  // the parent's waiter is not here to be woken
+    for (int round = 0; round < 2; ++round) {
+      lock.acquire();
+      std::atomic<bool> got{false};
+      spindle::Thread t([&] {
+        if (lock.acquire(30s)) {  // hang guard only: the release below wakes it
+          got = true;
+          lock.release();
+        }
+      });
+      t.start();
+      wait_blocked(t);
+      lock.release();
+      t.join();
+      CHILD_CHECK(got.load());
+    }
+    return 0;
+  });
+  EXPECT_EQ(status, 0);
+  lock.release();
+  waiter.join();
+}
+
 TEST(Fork, internal_locks_held_by_other_threads_are_usable_in_the_child) {
 #if defined(__SANITIZE_ADDRESS__)
   constexpr bool kHammersAllocate = false;
