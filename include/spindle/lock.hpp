@@ -38,6 +38,11 @@
 // starves while others hammer the lock. The order in which waiters are
 // served is otherwise unspecified.
 //
+// fork(): in the child, a Lock or RLock held by a thread that did not survive
+// the fork stays held, as in Python; the waiters, the woken waiter and the
+// waiter it was reserved for (fairness) are forgotten, since none of them
+// exists there, so the child's own threads are woken as usual.
+//
 // Destroying a held Lock or RLock is allowed (C07); destroying one while other
 // threads wait on it is undefined, as for every C++ object in use.
 //
